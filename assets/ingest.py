@@ -1,0 +1,239 @@
+"""Ingest assets: the customer's contracts, and per customer-month the roster, invoice charges
+and device usage, validated, quarantined and pseudonymized into the warehouse."""
+
+import polars as pl
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from assets.intake import IngestResult, SourceFile, ingest_table
+from assets.parsing import ParseContext
+from assets.readers import SUPPORTED_SUFFIXES, InputFileError
+from pipelines.layout import DataRoot
+from pipelines.partitions import customer_months, customers_partitions, split_key
+from pipelines.resources import DataRootResource, PseudonymKeyResource
+from schemas.contract import ContractError, load_contract, load_customer_settings
+from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
+
+INGEST_GROUP = "ingest"
+# which files of a drop feed which table, and the file types the contract allows for each
+DROP_FILES = {
+    ROSTER.name: ("", "roster", {".csv", ".xlsx"}),
+    INVOICE_CHARGES.name: ("invoices", None, {".csv", ".xlsx"}),
+    DEVICE_USAGE.name: ("usage", None, {".csv", ".parquet"}),
+}
+
+
+def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) -> list[SourceFile]:
+    """The files of one customer-month drop that feed `table`, in name order."""
+    drop = data_root.drop_dir(customer_id, month)
+    subfolder, stem, allowed = DROP_FILES[table]
+    if not drop.is_dir():
+        raise InputFileError(f"inbox/{customer_id}/{month}: no such drop folder")
+    if stem:  # the roster: exactly one roster.csv or roster.xlsx
+        candidates = sorted(p for p in drop.iterdir() if p.is_file() and p.stem.lower() == stem)
+        if not candidates:
+            raise InputFileError(f"inbox/{customer_id}/{month}: no roster (expected roster.csv or roster.xlsx)")
+        if len(candidates) > 1:
+            names = ", ".join(p.name for p in candidates)
+            raise InputFileError(f"inbox/{customer_id}/{month}: more than one roster ({names}); keep exactly one")
+    else:
+        folder = drop / subfolder
+        candidates = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    files = []
+    for path in candidates:
+        name = path.relative_to(drop).as_posix()
+        if path.suffix.lower() not in allowed:
+            expected = " or ".join(sorted(allowed))
+            raise InputFileError(f"inbox/{customer_id}/{month}/{name}: unsupported file type; expected {expected}")
+        files.append(SourceFile(path, name))
+    return files
+
+
+def customer_settings(data_root: DataRoot, customer_id: str):
+    return load_customer_settings(data_root.customer_file(customer_id), f"customers/{customer_id}/customer.yaml")
+
+
+def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root: DataRootResource,
+                      pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
+    customer_id, month = split_key(context.partition_key)
+    root = data_root.root
+    try:
+        settings = customer_settings(root, customer_id)
+        files = drop_files(root, customer_id, month, spec.name)
+        pseudonymizer = pseudonym_key.pseudonymizer(customer_id, root, context.log)
+        result = ingest_table(spec, files, ParseContext(settings.region, month), pseudonymizer)
+    except (InputFileError, ContractError) as problem:
+        raise Failure(description=f"{customer_id} {month}: {problem}") from None
+
+    warehouse = data_root.warehouse
+    warehouse.write(customer_id, month, spec.name, result.accepted)
+    warehouse.write(customer_id, month, f"{spec.name}_quarantine", result.quarantine)
+    warehouse.write(customer_id, month, f"{spec.name}_accounting", result.accounting)
+
+    reasons = result.quarantine.group_by("reason_code").agg(pl.len().alias("cells")).sort("reason_code")
+    metadata = {
+        "files": len(files),
+        "rows_read": result.rows_read,
+        "rows_accepted": result.accepted.height,
+        "rows_quarantined": int(result.accounting["rows_quarantined"].sum()),
+        "quarantine_reasons": MetadataValue.json({code: n for code, n in reasons.iter_rows()}),
+        "accounting_by_file": MetadataValue.md(_markdown_table(result.accounting)),
+    }
+    if spec.name == INVOICE_CHARGES.name and result.accepted.height:
+        totals = result.accepted.group_by("carrier").agg(pl.col("amount").sum()).sort("carrier")
+        metadata["invoices"] = result.accepted["invoice_number"].n_unique()
+        metadata["charges_total"] = MetadataValue.json(
+            {carrier: f"{amount:.2f} {settings.currency}" for carrier, amount in totals.iter_rows()}
+        )
+    return MaterializeResult(metadata=metadata)
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
+    return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.iter_rows())
+
+
+ASSET_KW = dict(partitions_def=customer_months, group_name=INGEST_GROUP, kinds={"polars", "parquet"},
+                deps=["customer_contracts"])  # fmt: skip
+
+
+@asset(description="The month's line and employee inventory, validated and pseudonymized.", **ASSET_KW)
+def roster(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
+    return _ingest_partition(context, ROSTER, data_root, pseudonym_key)
+
+
+@asset(description="Every charge of the month's carrier invoices, validated and pseudonymized.", **ASSET_KW)
+def invoice_charges(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
+    return _ingest_partition(context, INVOICE_CHARGES, data_root, pseudonym_key)
+
+
+@asset(description="Per-device daily usage measured by the customer's devices, validated and pseudonymized.", **ASSET_KW)
+def device_usage(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
+    return _ingest_partition(context, DEVICE_USAGE, data_root, pseudonym_key)
+
+
+def accounting_check(data_root: DataRootResource, partition_key, table: str) -> AssetCheckResult:
+    """Re-count the stored tables: for every file, rows read = rows accepted + rows quarantined."""
+    customer_id, month = split_key(partition_key)
+    warehouse = data_root.warehouse
+    connection = warehouse.connect()
+    warehouse.view(connection, "accepted", customer_id, month, table)
+    warehouse.view(connection, "quarantined", customer_id, month, f"{table}_quarantine")
+    warehouse.view(connection, "accounting", customer_id, month, f"{table}_accounting")
+    mismatches = connection.execute(
+        """
+        SELECT a.file, a.rows_read,
+               coalesce(ok.n, 0) AS rows_accepted, coalesce(bad.n, 0) AS rows_quarantined
+        FROM accounting a
+        LEFT JOIN (SELECT source_file AS file, count(*) AS n FROM accepted GROUP BY ALL) ok USING (file)
+        LEFT JOIN (SELECT file, count(DISTINCT "row") AS n FROM quarantined GROUP BY ALL) bad USING (file)
+        WHERE a.rows_read <> coalesce(ok.n, 0) + coalesce(bad.n, 0)
+        """
+    ).fetchall()
+    totals = connection.execute(
+        "SELECT coalesce(sum(rows_read), 0), (SELECT count(*) FROM accepted), "
+        "(SELECT count(*) FROM (SELECT DISTINCT file, \"row\" FROM quarantined)) FROM accounting"
+    ).fetchone()
+    return AssetCheckResult(
+        passed=not mismatches,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "rows_read": int(totals[0]),
+            "rows_accepted": int(totals[1]),
+            "rows_quarantined": int(totals[2]),
+            "files_out_of_balance": MetadataValue.json([list(map(str, m)) for m in mismatches]),
+        },
+        description="Every row read is either accepted or quarantined." if not mismatches
+        else "Some rows were neither accepted nor quarantined, or counted twice.",
+    )
+
+
+CHECK_KW = dict(partitions_def=customer_months, blocking=True, name="row_accounting")
+
+
+@asset_check(asset=roster, **CHECK_KW)
+def roster_row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
+    return accounting_check(data_root, context.partition_key, ROSTER.name)
+
+
+@asset_check(asset=invoice_charges, **CHECK_KW)
+def invoice_charges_row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
+    return accounting_check(data_root, context.partition_key, INVOICE_CHARGES.name)
+
+
+@asset_check(asset=device_usage, **CHECK_KW)
+def device_usage_row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
+    return accounting_check(data_root, context.partition_key, DEVICE_USAGE.name)
+
+
+# ----------------------------------------------------------------------------------------
+# Contracts (per customer)
+# ----------------------------------------------------------------------------------------
+def contract_tables(data_root: DataRoot, customer_id: str) -> dict[str, pl.DataFrame]:
+    """customer.yaml and every contracts/<carrier>.yaml as warehouse tables (no personal data)."""
+    settings = customer_settings(data_root, customer_id)
+    folder = data_root.contracts_dir(customer_id)
+    paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
+    if not paths:
+        raise ContractError(f"customers/{customer_id}/contracts/: no contract (<carrier>.yaml) found")
+    plans, features, roaming = [], [], []
+    for path in paths:
+        display = f"customers/{customer_id}/contracts/{path.name}"
+        contract = load_contract(path, display)
+        for plan in contract.plans:
+            plans.append({"carrier": contract.carrier, "discount_pct": contract.discount_pct, **plan.model_dump()})
+        for feature in contract.features:
+            features.append({"carrier": contract.carrier, **feature.model_dump()})
+        roaming.append({"carrier": contract.carrier, **contract.roaming.model_dump()})
+    rate = pl.Decimal(18, 6)
+    money = pl.Decimal(18, 4)
+    plan_schema = {
+        "carrier": pl.String, "discount_pct": rate, "code": pl.String, "name": pl.String, "monthly_fee": money,
+        "voice_min": rate, "sms": rate, "data_mb": rate, "overage_voice_per_min": rate,
+        "overage_sms_per_msg": rate, "overage_data_per_mb": rate,
+    }  # fmt: skip
+    feature_schema = {"carrier": pl.String, "code": pl.String, "name": pl.String, "category": pl.String,
+                      "monthly_fee": money}  # fmt: skip
+    roaming_schema = {"carrier": pl.String, "voice_per_min": rate, "data_per_mb": rate}
+    return {
+        "customer_settings": pl.DataFrame(
+            [{"customer_id": customer_id, **settings.model_dump()}],
+            schema={"customer_id": pl.String, "name": pl.String, "region": pl.String, "currency": pl.String},
+        ),
+        "contract_plans": pl.DataFrame(plans, schema=plan_schema),
+        "contract_features": pl.DataFrame(features, schema=feature_schema),
+        "contract_roaming": pl.DataFrame(roaming, schema=roaming_schema),
+    }
+
+
+@asset(
+    partitions_def=customers_partitions,
+    group_name=INGEST_GROUP,
+    kinds={"yaml", "parquet"},
+    description="The customer's settings and negotiated rate cards, one per carrier.",
+)
+def customer_contracts(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
+    customer_id = context.partition_key
+    try:
+        tables = contract_tables(data_root.root, customer_id)
+    except ContractError as problem:
+        raise Failure(description=f"{customer_id}: {problem}") from None
+    for name, frame in tables.items():
+        data_root.warehouse.write(customer_id, None, name, frame)
+    return MaterializeResult(
+        metadata={
+            "carriers": MetadataValue.json(sorted(tables["contract_roaming"]["carrier"].to_list())),
+            "plans": tables["contract_plans"].height,
+            "features": tables["contract_features"].height,
+            "currency": tables["customer_settings"]["currency"][0],
+        }
+    )

@@ -1,0 +1,128 @@
+"""Ingest a customer-month drop: read every file, parse, validate with pandera, quarantine bad
+rows, pseudonymize identifiers, and return the tables the warehouse stores.
+
+Pure functions over polars frames; the Dagster assets that call them are in ``assets.ingest``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from assets.parsing import ParseContext, concat_quarantine, parse_table, quarantine_entries
+from assets.pseudonymize import Pseudonymizer
+from assets.readers import read_text_frame
+from schemas.tables import LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec, reason_for_check
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    name: str  # path relative to the customer-month drop folder, e.g. "invoices/inv-1001.csv"
+
+
+@dataclass
+class IngestResult:
+    accepted: pl.DataFrame  # pseudonymized rows, STORED_COLUMNS + source_file/source_row
+    quarantine: pl.DataFrame  # file, row, column, value (withheld for personal columns), reason_code, reason
+    accounting: pl.DataFrame  # file, rows_read, rows_accepted, rows_quarantined
+
+    @property
+    def rows_read(self) -> int:
+        return int(self.accounting["rows_read"].sum())
+
+
+def validation_failures(text: pl.DataFrame, typed: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+    """Row-level pandera failures as quarantine entries, with the cell's text as the sender wrote it."""
+    try:
+        MODELS[spec.name].validate(typed, lazy=True)
+        return concat_quarantine([])
+    except SchemaErrors as errors:
+        cases = errors.failure_cases
+    row_cases = cases.filter(pl.col("index").is_not_null())
+    table_cases = cases.filter(pl.col("index").is_null() & (pl.col("check") != "not_nullable"))
+    if table_cases.height:  # a dtype or column problem is a bug in parsing, not a bad row
+        problems = ", ".join(sorted(set(f"{c}: {k}" for c, k in table_cases.select("column", "check").iter_rows())))
+        raise RuntimeError(f"{spec.name}: parsed table does not match its schema ({problems})")
+    entries = []
+    positions = typed.with_row_index("__position").select(
+        pl.col("__position").cast(pl.Int64), "source_file", "source_row"
+    )
+    for (column, check), group in row_cases.group_by(["column", "check"], maintain_order=True):
+        code, sentence = reason_for_check(column, check)
+        rows = (
+            group.select(pl.col("index").cast(pl.Int64).alias("__position"))
+            .join(positions, on="__position")
+            .join(text.select("source_file", "source_row", pl.col(column).alias("value")),
+                  on=["source_file", "source_row"])
+        )  # fmt: skip
+        entries.append(quarantine_entries(rows, column, code, sentence))
+    return concat_quarantine(entries)
+
+
+def duplicate_roster_lines(typed: pl.DataFrame, already_bad: pl.DataFrame) -> pl.DataFrame:
+    """A line may appear once in a roster: later rows with the same msisdn are quarantined."""
+    good = typed.join(
+        already_bad.select(pl.col("file").alias("source_file"), pl.col("row").alias("source_row")),
+        on=["source_file", "source_row"], how="anti",
+    ).filter(pl.col("msisdn").is_not_null())  # fmt: skip
+    ranked = good.sort("source_file", "source_row").with_columns(
+        pl.col("source_row").rank("ordinal").over("msisdn").alias("__occurrence"),
+        pl.col("source_row").first().over("msisdn").alias("__first_row"),
+    )
+    repeats = ranked.filter(pl.col("__occurrence") > 1)
+    if not repeats.height:
+        return concat_quarantine([])
+    return quarantine_entries(
+        repeats.select("source_file", "source_row", pl.lit(None, dtype=pl.String).alias("value")),
+        "msisdn", "duplicate_line", "the same line (msisdn) already appears earlier in the roster",
+    )  # fmt: skip
+
+
+def ingest_table(
+    spec: TableSpec, files: list[SourceFile], context: ParseContext, pseudonymizer: Pseudonymizer
+) -> IngestResult:
+    text_frames = []
+    for source in files:
+        frame = read_text_frame(source.path, source.name, spec.required_headers)
+        known = [c.name for c in spec.columns if c.name in frame.columns]
+        text_frames.append(frame.select("source_row", *known).with_columns(pl.lit(source.name).alias("source_file")))
+    if text_frames:
+        text = pl.concat(text_frames, how="diagonal")
+    else:
+        text = pl.DataFrame(schema={"source_row": pl.Int64, "source_file": pl.String})
+
+    text, typed, parse_failures = parse_table(text, spec, context)
+    quarantine = concat_quarantine([parse_failures, validation_failures(text, typed, spec)])
+    # one entry per bad cell: a parse failure explains the cell better than the follow-on "missing value"
+    quarantine = quarantine.unique(subset=["file", "row", "column"], keep="first", maintain_order=True)
+    if spec.name == ROSTER.name:
+        quarantine = concat_quarantine([quarantine, duplicate_roster_lines(typed, quarantine)])
+    quarantine = quarantine.sort("file", "row", "column")
+
+    bad_rows = quarantine.select(pl.col("file").alias("source_file"), pl.col("row").alias("source_row")).unique()
+    accepted = typed.join(bad_rows, on=["source_file", "source_row"], how="anti", maintain_order="left")
+    accepted = pseudonymizer.replace_columns(accepted, spec.pseudonymized)
+    accepted = accepted.select(*STORED_COLUMNS[spec.name], *LINEAGE_COLUMNS)
+
+    accounting = _accounting(text, accepted, bad_rows, [f.name for f in files])
+    return IngestResult(accepted=accepted, quarantine=quarantine, accounting=accounting)
+
+
+def _accounting(text: pl.DataFrame, accepted: pl.DataFrame, bad_rows: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    files = pl.DataFrame({"file": names}, schema={"file": pl.String})
+
+    def per_file(frame: pl.DataFrame, label: str) -> pl.DataFrame:
+        return frame.group_by(pl.col("source_file").alias("file")).agg(pl.len().cast(pl.Int64).alias(label))
+
+    return (
+        files.join(per_file(text, "rows_read"), on="file", how="left")
+        .join(per_file(accepted, "rows_accepted"), on="file", how="left")
+        .join(per_file(bad_rows, "rows_quarantined"), on="file", how="left")
+        .fill_null(0)
+        .sort("file")
+    )
+

@@ -1,0 +1,185 @@
+"""Turn the text cells of an input table into typed values, vectorised with polars.
+
+Each parser returns the typed column; a cell that had text but did not parse becomes a
+quarantine entry (reason code + sentence). Phone numbers go through `phonenumbers` once per
+distinct value and are joined back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+import polars as pl
+
+from schemas.tables import MONEY, PERSONAL_COLUMNS, QUANTITY, TableSpec
+
+DECIMAL_TEXT = r"^[+-]?((\d+|\d{1,3}(,\d{3})+)(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+ISO_DATE_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
+REGIONAL_DATE_TEXT = r"^\d{1,2}/\d{1,2}/\d{4}$"
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+DECIMAL_DTYPES = {"money": MONEY, "quantity": QUANTITY, "count": QUANTITY}
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    region: str  # the customer's ISO 3166 country, default for phone numbers without +
+    billing_month: str  # YYYY-MM
+
+    @property
+    def day_first(self) -> bool:
+        return self.region != "US"
+
+    @property
+    def regional_date_format(self) -> str:
+        return "%d/%m/%Y" if self.day_first else "%m/%d/%Y"
+
+    @property
+    def date_formats_hint(self) -> str:
+        return "YYYY-MM-DD or " + ("DD/MM/YYYY" if self.day_first else "MM/DD/YYYY")
+
+
+def normalize_phone(text: str, region: str) -> str | None:
+    """E.164 form of a phone number written in any common format, or None if it is not a valid number."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_lookup(values: pl.Series, region: str) -> pl.DataFrame:
+    """Distinct raw phone texts -> E.164 (null when invalid); one phonenumbers call per distinct value."""
+    distinct = values.drop_nulls().unique().to_list()
+    return pl.DataFrame(
+        {"raw": distinct, "e164": [normalize_phone(v, region) for v in distinct]},
+        schema={"raw": pl.String, "e164": pl.String},
+    )
+
+
+def _date_expr(column: str, context: ParseContext) -> pl.Expr:
+    text = pl.col(column)
+    iso = pl.when(text.str.contains(ISO_DATE_TEXT)).then(text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
+    regional = pl.when(text.str.contains(REGIONAL_DATE_TEXT)).then(
+        text.str.to_date(context.regional_date_format, strict=False)
+    )
+    return pl.coalesce(iso, regional)
+
+
+def _decimal_expr(column: str, dtype: pl.DataType) -> pl.Expr:
+    text = pl.col(column)
+    return pl.when(text.str.contains(DECIMAL_TEXT)).then(text.str.replace_all(",", "", literal=True).cast(dtype, strict=False))
+
+
+def _bool_expr(column: str) -> pl.Expr:
+    word = pl.col(column).str.to_lowercase()
+    return pl.when(word.is_in(TRUE_WORDS)).then(True).when(word.is_in(FALSE_WORDS)).then(False)
+
+
+PARSE_REASONS = {
+    "date": ("bad_date", "not a date; expected {dates}"),
+    "money": ("bad_number", "not a number; expected a decimal such as 1234.50 or 1,234.50"),
+    "quantity": ("bad_number", "not a number; expected a decimal such as 1234.5 or 1,234.5"),
+    "count": ("bad_number", "not a number; expected a whole number"),
+    "phone": ("bad_phone", "not a valid phone number for any region"),
+    "bool": ("bad_enum", "not a yes/no value; expected true/false, yes/no or 1/0"),
+}
+
+
+def parse_table(
+    text_frame: pl.DataFrame, spec: TableSpec, context: ParseContext
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(trimmed text frame, typed frame, parse-failure quarantine entries); both frames keep every row, in order."""
+    frame = text_frame
+    for column in spec.columns:  # optional columns the sender left out
+        if column.name not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(column.name))
+    stripped = [
+        pl.when(pl.col(c.name).str.strip_chars() == "").then(None).otherwise(pl.col(c.name).str.strip_chars()).alias(c.name)
+        for c in spec.columns
+    ]
+    frame = frame.select("source_file", "source_row", *stripped)
+
+    phone_columns = spec.of_kind("phone")
+    for column in phone_columns:
+        lookup = phone_lookup(frame[column], context.region).rename({"raw": column, "e164": f"__{column}_e164"})
+        frame = frame.join(lookup, on=column, how="left", maintain_order="left")
+
+    typed: list[pl.Expr] = []
+    failed: list[tuple[str, str, pl.Expr]] = []  # (column, kind, expression true where the cell failed)
+    for column in spec.columns:
+        name, kind = column.name, column.kind
+        if kind == "date":
+            parsed = _date_expr(name, context)
+        elif kind in DECIMAL_DTYPES:
+            parsed = _decimal_expr(name, DECIMAL_DTYPES[kind])
+            if column.empty_means_zero:
+                parsed = pl.when(pl.col(name).is_null()).then(pl.lit(0).cast(DECIMAL_DTYPES[kind])).otherwise(parsed)
+        elif kind == "phone":
+            parsed = pl.col(f"__{name}_e164")
+        elif kind == "bool":
+            parsed = _bool_expr(name)
+        elif kind == "enum":
+            parsed = pl.col(name).str.to_lowercase()
+        else:
+            parsed = pl.col(name)
+        typed.append(parsed.alias(name))
+        if kind in PARSE_REASONS:
+            failed.append((name, kind, pl.col(name).is_not_null() & parsed.is_null()))
+
+    failure_flags = frame.select("source_file", "source_row", *[flag.alias(f"__fail_{name}") for name, _, flag in failed])
+    entries = []
+    for name, kind, _ in failed:
+        code, sentence = PARSE_REASONS[kind]
+        bad = failure_flags.filter(pl.col(f"__fail_{name}")).select("source_file", "source_row")
+        if bad.height:
+            values = frame.join(bad, on=["source_file", "source_row"], how="semi").select(
+                "source_file", "source_row", pl.col(name).alias("value")
+            )
+            entries.append(quarantine_entries(values, name, code, sentence.format(dates=context.date_formats_hint)))
+
+    if "date" in spec.of_kind("date") and spec.name == "device_usage":
+        entries.append(_usage_outside_month(frame.select("source_file", "source_row", "date", _date_expr("date", context).alias("__day")), context))
+
+    typed_frame = frame.select("source_file", "source_row", *typed)
+    text = frame.select("source_file", "source_row", *[c.name for c in spec.columns])
+    return text, typed_frame, concat_quarantine(entries)
+
+
+def _usage_outside_month(frame: pl.DataFrame, context: ParseContext) -> pl.DataFrame:
+    outside = frame.filter(pl.col("__day").is_not_null() & (pl.col("__day").dt.strftime("%Y-%m") != context.billing_month))
+    return quarantine_entries(
+        outside.select("source_file", "source_row", pl.col("date").alias("value")),
+        "date",
+        "date_outside_month",
+        f"the date is not in the billing month {context.billing_month}",
+    )
+
+
+QUARANTINE_SCHEMA = {
+    "file": pl.String, "row": pl.Int64, "column": pl.String, "value": pl.String,
+    "reason_code": pl.String, "reason": pl.String,
+}  # fmt: skip
+
+
+def quarantine_entries(rows: pl.DataFrame, column: str, code: str, sentence: str) -> pl.DataFrame:
+    """Quarantine entries for (source_file, source_row, value) rows; values of personal columns are withheld."""
+    value = pl.lit(None, dtype=pl.String) if column in PERSONAL_COLUMNS else pl.col("value").cast(pl.String)
+    return rows.select(
+        pl.col("source_file").alias("file"),
+        pl.col("source_row").alias("row"),
+        pl.lit(column).alias("column"),
+        value.alias("value"),
+        pl.lit(code).alias("reason_code"),
+        pl.lit(sentence).alias("reason"),
+    )
+
+
+def concat_quarantine(entries: list[pl.DataFrame]) -> pl.DataFrame:
+    entries = [e for e in entries if e.height]
+    if not entries:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    return pl.concat([e.cast(QUARANTINE_SCHEMA) for e in entries], how="vertical")

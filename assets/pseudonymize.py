@@ -1,0 +1,121 @@
+"""Pseudonymization: keyed HMAC-SHA256 per customer and per field.
+
+Keys are derived with HKDF-SHA256 from the master secret, one per (customer, field), so the
+same phone number gets unrelated pseudonyms under two customers and under two fields. HMAC
+runs once per distinct value, then the result is joined back onto the rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+import polars as pl
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+MASTER_KEY_HEX_LENGTH = 64
+PSEUDONYM_HEX_LENGTH = 32  # 128 bits: no collisions in practice, short enough to read
+KDF_SALT = b"tem-pseudonym-v1"
+
+# Fields that share a key so that joins across columns keep working (a manager id is an employee id).
+FIELD_KEYS = {
+    "msisdn": "msisdn",
+    "imei": "imei",
+    "employee_id": "employee_id",
+    "manager_employee_id": "employee_id",
+    "quarantine_value": "quarantine_value",
+}
+
+
+class MasterKeyError(ValueError):
+    pass
+
+
+def parse_master_key(hex_key: str) -> bytes:
+    cleaned = hex_key.strip()
+    if len(cleaned) != MASTER_KEY_HEX_LENGTH:
+        raise MasterKeyError(
+            f"TEM_MASTER_KEY must be {MASTER_KEY_HEX_LENGTH} hexadecimal characters (32 random bytes), "
+            f"got {len(cleaned)} characters; create one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise MasterKeyError("TEM_MASTER_KEY must contain only hexadecimal characters 0-9 and a-f") from None
+
+
+def load_or_create_dev_key(secrets_dir: Path) -> bytes:
+    """The development master key under the data root's .secrets/, created on first use."""
+    key_file = secrets_dir / "master.key"
+    if key_file.exists():
+        return parse_master_key(key_file.read_text())
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    secrets_dir.chmod(0o700)
+    tmp = key_file.with_suffix(".tmp")
+    tmp.write_text(secrets.token_hex(32) + "\n")
+    tmp.chmod(0o600)
+    try:
+        # link fails if another process created the key first; theirs wins so both agree
+        os.link(tmp, key_file)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return parse_master_key(key_file.read_text())
+
+
+@lru_cache(maxsize=1024)
+def _derive_field_key(master_key: bytes, customer_id: str, field_key: str) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=KDF_SALT,
+        info=f"customer={customer_id};field={field_key}".encode(),
+    ).derive(master_key)
+
+
+class Pseudonymizer:
+    """Pseudonyms for one customer. Holds key material only; never logs values."""
+
+    def __init__(self, master_key: bytes, customer_id: str):
+        self._master_key = master_key
+        self.customer_id = customer_id
+
+    def __repr__(self) -> str:  # keep key material out of logs and tracebacks
+        return f"Pseudonymizer(customer_id={self.customer_id!r})"
+
+    def field_key(self, field: str) -> bytes:
+        return _derive_field_key(self._master_key, self.customer_id, FIELD_KEYS[field])
+
+    def pseudonym(self, field: str, value: str) -> str:
+        digest = hmac.new(self.field_key(field), value.encode("utf-8"), hashlib.sha256).hexdigest()
+        return digest[:PSEUDONYM_HEX_LENGTH]
+
+    def mapping(self, field: str, values: pl.Series) -> pl.DataFrame:
+        """Distinct non-null values and their pseudonyms: columns `value`, `pseudonym`."""
+        distinct = values.drop_nulls().unique().to_list()
+        key = self.field_key(field)
+        pseudonyms = [
+            hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_LENGTH] for v in distinct
+        ]
+        return pl.DataFrame(
+            {"value": distinct, "pseudonym": pseudonyms}, schema={"value": pl.String, "pseudonym": pl.String}
+        )
+
+    def replace_columns(self, frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
+        """Replace each column (name -> field) by its pseudonym, computed once per distinct value."""
+        for column, field in columns.items():
+            if column not in frame.columns:
+                continue
+            lookup = self.mapping(field, frame[column]).rename({"value": column, "pseudonym": "__pseudonym"})
+            frame = (
+                frame.join(lookup, on=column, how="left", maintain_order="left")
+                .with_columns(pl.col("__pseudonym").alias(column))
+                .drop("__pseudonym")
+            )
+        return frame

@@ -1,0 +1,215 @@
+"""`tem`: the command line of the TEM pipeline.
+
+    tem run [--data-root DIR] [--customer ID]... [--month YYYY-MM]...
+    tem sample-data [--data-root DIR] [--seed N] [--lines N]
+    tem ui [--data-root DIR] [--port N]
+
+`tem run` executes the same Dagster definitions the UI shows, one run per customer-month,
+recorded in the Dagster instance at DAGSTER_HOME (default: <data root>/.dagster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.layout import InvalidName, DataRoot, validate_id, validate_month
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
+QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit status 2."""
+
+
+def resolve_data_root(option: str | None) -> DataRoot:
+    chosen = option or os.environ.get("TEM_DATA_ROOT") or str(DEFAULT_DATA_ROOT)
+    return DataRoot.at(chosen)
+
+
+def prepare_environment(data_root: DataRoot) -> None:
+    """Point the Dagster definitions and instance at this data root (before they are imported)."""
+    os.environ["TEM_DATA_ROOT"] = str(data_root.path)
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str(data_root.path / ".dagster")
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_settings = dagster_home / "dagster.yaml"
+    if not instance_settings.exists():
+        shutil.copyfile(REPOSITORY_ROOT / "dagster.yaml", instance_settings)
+
+
+@dataclass
+class RunOutcome:
+    customer_id: str
+    month: str | None
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.customer_id} {self.month}" if self.month else self.customer_id
+
+
+def select_partitions(data_root: DataRoot, customers: list[str], months: list[str]) -> dict[str, list[str]]:
+    """customer -> months to run: every drop in the inbox, narrowed by --customer and --month."""
+    for customer_id in customers:
+        validate_id(customer_id)
+    for month in months:
+        validate_month(month)
+    available = {c: data_root.months(c) for c in data_root.customers()}
+    available = {c: m for c, m in available.items() if m}
+    if customers:
+        unknown = [c for c in customers if c not in available]
+        if unknown:
+            raise UsageError(f"no inbox drops for customer(s): {', '.join(unknown)} under {data_root.path / 'inbox'}")
+        available = {c: available[c] for c in customers}
+    if months:
+        available = {c: [m for m in ms if m in months] for c, ms in available.items()}
+        available = {c: ms for c, ms in available.items() if ms}
+        if not available:
+            raise UsageError(f"no inbox drops for month(s): {', '.join(months)}")
+    if not available:
+        raise UsageError(f"nothing to run: no inbox/<customer>/<YYYY-MM>/ drops under {data_root.path}")
+    return available
+
+
+def _failure_messages(result) -> list[str]:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            messages.append(error.message.strip().splitlines()[0] if error.message else error.cls_name)
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation is not None and not getattr(evaluation, "passed", True):
+                messages.append(f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed")
+    return messages or ["the run failed; open it in the Dagster UI for details"]
+
+
+def command_run(args: argparse.Namespace) -> int:
+    data_root = resolve_data_root(args.data_root)
+    prepare_environment(data_root)
+    plan = select_partitions(data_root, args.customer or [], args.month or [])
+    for ignored in data_root.ignored_inbox_entries():
+        print(f"warning: ignoring {ignored}: not a valid customer id or YYYY-MM month folder", file=sys.stderr)
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+    from dagster import DagsterInstance
+
+    from pipelines.definitions import CONTRACTS_JOB, RECONCILE_JOB, defs
+    from pipelines.partitions import billing_months, customer_month_key, customers_partitions
+
+    valid_months = set(billing_months.get_partition_keys())
+    instance = DagsterInstance.get()
+    instance.add_dynamic_partitions(customers_partitions.name, sorted(plan))
+    contracts_job = defs.resolve_job_def(CONTRACTS_JOB)
+    reconcile_job = defs.resolve_job_def(RECONCILE_JOB)
+
+    outcomes: list[RunOutcome] = []
+    for customer_id, months in sorted(plan.items()):
+        result = contracts_job.execute_in_process(
+            partition_key=customer_id, instance=instance, raise_on_error=False, run_config=QUIET_LOGGING
+        )
+        if not result.success:
+            problems = _failure_messages(result)
+            outcomes.extend(RunOutcome(customer_id, month, False, problems) for month in months)
+            continue
+        for month in months:
+            if month not in valid_months:
+                outcomes.append(RunOutcome(customer_id, month, False, [f"month {month} is outside the partitions "
+                                                                       f"{billing_months.get_first_partition_key()}.."
+                                                                       f"{billing_months.get_last_partition_key()}"]))
+                continue
+            result = reconcile_job.execute_in_process(
+                partition_key=customer_month_key(customer_id, month),
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET_LOGGING,
+            )
+            outcomes.append(RunOutcome(customer_id, month, result.success, [] if result.success else _failure_messages(result)))
+            status = "ok    " if result.success else "FAILED"
+            print(f"{status} {customer_id} {month}  run {result.run_id[:8]}", flush=True)
+
+    return report(outcomes, data_root)
+
+
+def report(outcomes: list[RunOutcome], data_root: DataRoot) -> int:
+    failed = [o for o in outcomes if not o.ok]
+    succeeded = [o for o in outcomes if o.ok]
+    print()
+    print(f"{len(succeeded)} customer-month(s) published, {len(failed)} failed.")
+    if succeeded:
+        print(f"Published files are under {data_root.path / 'published'}/<customer>/<YYYY-MM>/:")
+        for outcome in succeeded:
+            folder = data_root.published_dir(outcome.customer_id, outcome.month)
+            files = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
+            print(f"  {folder}  ({files})")
+    for outcome in failed:
+        for problem in dict.fromkeys(outcome.problems):
+            print(f"FAILED {outcome.label}: {problem}", file=sys.stderr)
+    print(f"Runs are recorded in the Dagster instance at DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    return 1 if failed else 0
+
+
+def command_sample_data(args: argparse.Namespace) -> int:
+    from pipelines.sample_data import write_sample_data
+
+    data_root = resolve_data_root(args.data_root)
+    summary = write_sample_data(data_root.path, seed=args.seed, lines=args.lines)
+    print(summary.describe())
+    print(f"Sample data root written to {data_root.path}")
+    return 0
+
+
+def command_ui(args: argparse.Namespace) -> int:
+    data_root = resolve_data_root(args.data_root)
+    prepare_environment(data_root)
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", str(REPOSITORY_ROOT / "workspace.yaml"), "-p", str(args.port)]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (data root {data_root.path}, DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
+    return subprocess.call(command, cwd=REPOSITORY_ROOT)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tem", description="Telecom expense management pipeline")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="reconcile customer-months and publish their reports")
+    run.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
+    run.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable)")
+    run.add_argument("--month", action="append", metavar="YYYY-MM", help="only this billing month (repeatable)")
+    run.set_defaults(handler=command_run)
+
+    sample = commands.add_parser("sample-data", help="write a deterministic sample data root")
+    sample.add_argument("--data-root", help="where to write it (default: $TEM_DATA_ROOT or the bundled data/)")
+    sample.add_argument("--seed", type=int, default=20261)
+    sample.add_argument("--lines", type=int, default=None, help="scale customer globex up to N lines (benchmarks)")
+    sample.set_defaults(handler=command_sample_data)
+
+    ui = commands.add_parser("ui", help="open the Dagster UI on a data root")
+    ui.add_argument("--data-root")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=command_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, InvalidName) as problem:
+        print(f"tem: {problem}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The one Dagster root: merges the small definitions of each stage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+
+from assets import ingest, publish
+from pipelines.partitions import customer_months, customers_partitions
+from pipelines.resources import DataRootResource, PseudonymKeyResource
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
+
+CONTRACTS_JOB = "load_customer_contracts"
+RECONCILE_JOB = "reconcile_customer_month"
+
+
+def _resources() -> dict:
+    # Configuration comes from the environment through EnvVar, so the UI shows where it came from.
+    data_root = EnvVar("TEM_DATA_ROOT") if os.environ.get("TEM_DATA_ROOT") else str(DEFAULT_DATA_ROOT)
+    master_key = EnvVar("TEM_MASTER_KEY") if os.environ.get("TEM_MASTER_KEY") else None
+    return {
+        "data_root": DataRootResource(path=data_root),
+        "pseudonym_key": PseudonymKeyResource(master_key=master_key),
+    }
+
+
+ingest_defs = Definitions(
+    assets=[ingest.customer_contracts, ingest.roster, ingest.invoice_charges, ingest.device_usage],
+    asset_checks=[
+        ingest.roster_row_accounting,
+        ingest.invoice_charges_row_accounting,
+        ingest.device_usage_row_accounting,
+    ],
+)
+
+publish_defs = Definitions(assets=[publish.quarantine_report])
+
+jobs_defs = Definitions(
+    jobs=[
+        define_asset_job(
+            CONTRACTS_JOB,
+            selection=AssetSelection.assets(ingest.customer_contracts),
+            partitions_def=customers_partitions,
+            description="Load and validate one customer's settings and carrier contracts.",
+        ),
+        define_asset_job(
+            RECONCILE_JOB,
+            selection=AssetSelection.all() - AssetSelection.assets(ingest.customer_contracts),
+            partitions_def=customer_months,
+            description="Ingest, audit and publish one customer-month.",
+        ),
+    ],
+)
+
+defs = Definitions.merge(ingest_defs, publish_defs, jobs_defs, Definitions(resources=_resources()))

@@ -1,0 +1,31 @@
+"""Partitions, declared once: customer (dynamic, registered from the inbox) x billing month."""
+
+import warnings
+
+from dagster import PreviewWarning
+from dagster import DynamicPartitionsDefinition, MonthlyPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
+
+CUSTOMER_DIMENSION = "customer"
+MONTH_DIMENSION = "month"
+FIRST_BILLING_MONTH = "2020-01"
+
+# Partitioned asset checks are in preview in Dagster 1.13; we rely on them for per-partition checks.
+warnings.filterwarnings("ignore", category=PreviewWarning)
+
+customers_partitions = DynamicPartitionsDefinition(name="customers")
+# end_offset=1 lets the current (still open) month be reconciled too, as carriers bill early.
+billing_months = MonthlyPartitionsDefinition(start_date=FIRST_BILLING_MONTH, fmt="%Y-%m", end_offset=1)
+customer_months = MultiPartitionsDefinition({CUSTOMER_DIMENSION: customers_partitions, MONTH_DIMENSION: billing_months})
+
+
+def customer_month_key(customer_id: str, month: str) -> MultiPartitionKey:
+    return MultiPartitionKey({CUSTOMER_DIMENSION: customer_id, MONTH_DIMENSION: month})
+
+
+def split_key(partition_key) -> tuple[str, str]:
+    """(customer_id, month) of a customer x month partition key."""
+    if isinstance(partition_key, MultiPartitionKey):
+        dims = partition_key.keys_by_dimension
+    else:  # a plain string key such as "2026-06|globex"
+        dims = customer_months.get_partition_key_from_str(str(partition_key)).keys_by_dimension
+    return dims[CUSTOMER_DIMENSION], dims[MONTH_DIMENSION]
