@@ -8,7 +8,6 @@ from pathlib import Path
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
 from assets import ingest, publish
-from pipelines.partitions import customer_months, customers_partitions
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -44,13 +43,11 @@ jobs_defs = Definitions(
         define_asset_job(
             CONTRACTS_JOB,
             selection=AssetSelection.assets(ingest.customer_contracts),
-            partitions_def=customers_partitions,
             description="Load and validate one customer's settings and carrier contracts.",
         ),
         define_asset_job(
             RECONCILE_JOB,
             selection=AssetSelection.all() - AssetSelection.assets(ingest.customer_contracts),
-            partitions_def=customer_months,
             description="Ingest, audit and publish one customer-month.",
         ),
     ],

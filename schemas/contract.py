@@ -6,7 +6,7 @@ naming the file and the field, which fails that customer (never a traceback).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
@@ -54,7 +54,14 @@ def _decimal(value: object) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise ValueError("must be a number")
     # YAML floats arrive as Python floats: go through their shortest repr, which is what was written
-    return Decimal(str(value)) if isinstance(value, (int, float)) else Decimal(str(value).replace(",", ""))
+    text = str(value) if isinstance(value, (int, float)) else str(value).strip().replace(",", "")
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("must be a number") from None
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    return number
 
 
 class Plan(_Strict):

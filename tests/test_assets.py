@@ -1,0 +1,120 @@
+"""Asset tier: materialize the asset graph for one explicit customer-month on a tmp_path data root."""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from dagster import DagsterInstance, MultiPartitionKey, materialize
+
+from assets import ingest, publish
+from pipelines.definitions import ingest_defs
+from pipelines.resources import DataRootResource, PseudonymKeyResource
+from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
+                            write_csv, write_customer, write_parquet, write_xlsx)  # fmt: skip
+
+MASTER_KEY = "0f" * 32
+MONTH_ASSETS = [ingest.roster, ingest.invoice_charges, ingest.device_usage, publish.quarantine_report]
+CHECKS = list(ingest_defs.asset_checks)
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    write_customer(tmp_path, "acme")
+    folder = drop(tmp_path, "acme", "2026-06")
+    write_xlsx(folder / "roster.xlsx", ROSTER_HEADER, [
+        roster_row("+14155550100", "E1"),
+        roster_row("415.555.0101", "E2", line_status_date=dt.date(2025, 3, 1)),
+        roster_row("555", "E3"),  # bad phone: quarantined, value restored only in the published file
+    ])  # fmt: skip
+    write_csv(folder / "invoices" / "inv-1.csv", INVOICE_HEADER, [
+        charge_row("(415) 555-0100", total="1,102.10"), charge_row("+1 415 555 0101", total="1,102.10"),
+        charge_row(None, "equipment", "1,034.10", "1,102.10", charge_code="PHONE"),
+        charge_row(None, "bogus", "1.00", "1,102.10"),
+    ], bom=True, crlf=True)  # fmt: skip
+    write_parquet(folder / "usage" / "u.parquet", pl.DataFrame({
+        "date": [dt.date(2026, 6, 1), dt.date(2026, 6, 2), dt.date(2026, 7, 1)],
+        "msisdn": ["+14155550100", "4155550101", "+14155550100"], "imei": ["356938035643809"] * 3,
+        "voice_minutes": [10.5, 0.0, 1.0], "sms_count": [3, 0, 1], "data_mb": [100.25, 2048.0, 1.0],
+        "roaming_voice_minutes": [0.0, 0.0, 0.0], "roaming_data_mb": [0.0, 12.5, 0.0],
+    }))  # fmt: skip
+    write_csv(folder / "usage" / "u2.csv", USAGE_HEADER, [usage_row("06/03/2026", "+14155550101")])
+    return tmp_path
+
+
+def run_month(root, customer="acme", month="2026-06", assets=MONTH_ASSETS, checks=CHECKS, raise_on_error=True):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("customers", [customer])
+    return materialize(
+        [*assets, *checks],
+        partition_key=MultiPartitionKey({"customer": customer, "month": month}),
+        resources={"data_root": DataRootResource(path=str(root)),
+                   "pseudonym_key": PseudonymKeyResource(master_key=MASTER_KEY)},  # fmt: skip
+        instance=instance,
+        raise_on_error=raise_on_error,
+    )
+
+
+def test_materialize_one_customer_month(data_root):
+    result = run_month(data_root)
+    assert result.success
+    warehouse = data_root / "warehouse" / "acme" / "2026-06"
+    roster = pl.read_parquet(warehouse / "roster.parquet")
+    charges = pl.read_parquet(warehouse / "invoice_charges.parquet")
+    usage = pl.read_parquet(warehouse / "device_usage.parquet")
+    assert roster.height == 2 and charges.height == 3 and usage.height == 3
+    assert set(charges["msisdn"].drop_nulls()) == set(roster["msisdn"])  # formats normalised before hashing
+    assert set(usage["msisdn"]) == set(roster["msisdn"])
+    assert str(charges["amount"].sum()) == "1102.1000"
+
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 3 and all(c.passed for c in checks)
+    metadata = result.asset_materializations_for_node("invoice_charges")[0].metadata
+    assert metadata["rows_read"].value == 4 and metadata["rows_quarantined"].value == 1
+
+    published = pl.read_csv(data_root / "published" / "acme" / "2026-06" / "quarantine.csv", infer_schema=False)
+    assert published.columns == ["file", "row", "column", "value", "reason"]
+    assert published.select("file", "row", "column", "value").rows() == [
+        ("invoices/inv-1.csv", "5", "charge_type", "bogus"),
+        ("roster.xlsx", "4", "msisdn", "555"),  # restored from the customer's own file at publish time
+        ("usage/u.parquet", "4", "date", "2026-07-01"),
+    ]
+
+
+def test_rerun_replaces_rows_instead_of_adding(data_root):
+    run_month(data_root)
+    first = pl.read_parquet(data_root / "warehouse" / "acme" / "2026-06" / "invoice_charges.parquet")
+    run_month(data_root)
+    second = pl.read_parquet(data_root / "warehouse" / "acme" / "2026-06" / "invoice_charges.parquet")
+    assert first.equals(second)
+    leftovers = [p for p in (data_root / "warehouse").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_unreadable_file_fails_the_customer_month_with_its_name(data_root):
+    (data_root / "inbox" / "acme" / "2026-06" / "usage" / "u2.csv").write_bytes(b"PK\x03\x04")
+    result = run_month(data_root, raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert any("acme 2026-06: usage/u2.csv: not a CSV text file" in e.step_failure_data.error.message for e in failures)
+
+
+def test_contract_that_does_not_parse_names_file_and_field(data_root):
+    contract = data_root / "customers" / "acme" / "contracts" / "northwind-mobile.yaml"
+    contract.write_text(contract.read_text().replace("monthly_fee: 40.0", "monthly_fee: forty"))
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("customers", ["acme"])
+    result = materialize([ingest.customer_contracts], partition_key="acme", instance=instance, raise_on_error=False,
+                         resources={"data_root": DataRootResource(path=str(data_root))})  # fmt: skip
+    message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+    assert "customers/acme/contracts/northwind-mobile.yaml" in message and "plans.0.monthly_fee" in message
+
+
+def test_contracts_are_stored_as_exact_decimals(data_root):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("customers", ["acme"])
+    result = materialize([ingest.customer_contracts], partition_key="acme", instance=instance,
+                         resources={"data_root": DataRootResource(path=str(data_root))})  # fmt: skip
+    assert result.success
+    plans = pl.read_parquet(data_root / "warehouse" / "acme" / "contracts" / "contract_plans.parquet")
+    assert str(plans.filter(pl.col("code") == "BIZ-5GB")["overage_data_per_mb"][0]) == "0.015000"
+    assert plans.filter(pl.col("code") == "BIZ-UNL")["data_mb"][0] is None
