@@ -76,6 +76,7 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
 
     warehouse = data_root.warehouse
     warehouse.write(customer_id, month, spec.name, result.accepted)
+    warehouse.write(customer_id, month, f"{spec.name}_rejected", result.rejected)
     warehouse.write(customer_id, month, f"{spec.name}_quarantine", result.quarantine)
     warehouse.write(customer_id, month, f"{spec.name}_accounting", result.accounting)
 
@@ -190,14 +191,15 @@ def contract_tables(data_root: DataRoot, customer_id: str) -> dict[str, pl.DataF
         display = f"customers/{customer_id}/contracts/{path.name}"
         contract = load_contract(path, display)
         for plan in contract.plans:
-            plans.append({"carrier": contract.carrier, "discount_pct": contract.discount_pct, **plan.model_dump()})
+            plans.append({"carrier": contract.carrier, "discount_pct": contract.discount_pct,
+                          "fee": contract.discounted_fee(plan), **plan.model_dump()})  # fmt: skip
         for feature in contract.features:
             features.append({"carrier": contract.carrier, **feature.model_dump()})
         roaming.append({"carrier": contract.carrier, **contract.roaming.model_dump()})
     rate = pl.Decimal(18, 6)
     money = pl.Decimal(18, 4)
     plan_schema = {
-        "carrier": pl.String, "discount_pct": rate, "code": pl.String, "name": pl.String, "monthly_fee": money,
+        "carrier": pl.String, "discount_pct": rate, "fee": money, "code": pl.String, "name": pl.String, "monthly_fee": money,
         "voice_min": rate, "sms": rate, "data_mb": rate, "overage_voice_per_min": rate,
         "overage_sms_per_msg": rate, "overage_data_per_mb": rate,
     }  # fmt: skip

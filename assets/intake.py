@@ -27,6 +27,7 @@ class SourceFile:
 @dataclass
 class IngestResult:
     accepted: pl.DataFrame  # pseudonymized rows, STORED_COLUMNS + source_file/source_row
+    rejected: pl.DataFrame  # the quarantined rows' parsed cells, pseudonymized the same way (null where unparseable)
     quarantine: pl.DataFrame  # file, row, column, value (withheld for personal columns), reason_code, reason
     accounting: pl.DataFrame  # file, rows_read, rows_accepted, rows_quarantined
 
@@ -104,12 +105,12 @@ def ingest_table(
     quarantine = quarantine.sort("file", "row", "column")
 
     bad_rows = quarantine.select(pl.col("file").alias("source_file"), pl.col("row").alias("source_row")).unique()
-    accepted = typed.join(bad_rows, on=["source_file", "source_row"], how="anti", maintain_order="left")
-    accepted = pseudonymizer.replace_columns(accepted, spec.pseudonymized)
-    accepted = accepted.select(*STORED_COLUMNS[spec.name], *LINEAGE_COLUMNS)
+    stored = pseudonymizer.replace_columns(typed, spec.pseudonymized).select(*STORED_COLUMNS[spec.name], *LINEAGE_COLUMNS)
+    accepted = stored.join(bad_rows, on=["source_file", "source_row"], how="anti", maintain_order="left")
+    rejected = stored.join(bad_rows, on=["source_file", "source_row"], how="semi", maintain_order="left")
 
     accounting = _accounting(text, accepted, bad_rows, [f.name for f in files])
-    return IngestResult(accepted=accepted, quarantine=quarantine, accounting=accounting)
+    return IngestResult(accepted=accepted, rejected=rejected, quarantine=quarantine, accounting=accounting)
 
 
 def _accounting(text: pl.DataFrame, accepted: pl.DataFrame, bad_rows: pl.DataFrame, names: list[str]) -> pl.DataFrame:

@@ -88,11 +88,7 @@ def _failure_messages(result) -> list[str]:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             error = event.step_failure_data.error
             messages.append(error.message.strip().splitlines()[0] if error.message else error.cls_name)
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if evaluation is not None and not getattr(evaluation, "passed", True):
-                messages.append(f"check {evaluation.check_name} on {evaluation.asset_key.to_user_string()} failed")
-    return messages or ["the run failed; open it in the Dagster UI for details"]
+    return messages or ([] if result.success else ["the run failed; open it in the Dagster UI for details"])
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -135,8 +131,13 @@ def command_run(args: argparse.Namespace) -> int:
                 raise_on_error=False,
                 run_config=QUIET_LOGGING,
             )
-            outcomes.append(RunOutcome(customer_id, month, result.success, [] if result.success else _failure_messages(result)))
-            status = "ok    " if result.success else "FAILED"
+            failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+            ok = result.success and not failed_checks
+            problems = [] if ok else _failure_messages(result) + [
+                f"check {c.check_name} on {c.asset_key.to_user_string()} failed" for c in failed_checks
+            ]
+            outcomes.append(RunOutcome(customer_id, month, ok, problems))
+            status = "ok    " if ok else "FAILED"
             print(f"{status} {customer_id} {month}  run {result.run_id[:8]}", flush=True)
 
     return report(outcomes, data_root)

@@ -6,7 +6,7 @@ naming the file and the field, which fails that customer (never a traceback).
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.layout import ID_PATTERN
 
 Money = Decimal
+CENT = Decimal("0.01")
 ISO_CURRENCIES_HINT = "an ISO 4217 code such as USD, EUR or GBP"
 
 
@@ -116,6 +117,10 @@ class Contract(_Strict):
     plans: list[Plan] = Field(min_length=1)
     features: list[Feature] = Field(default_factory=list)
     roaming: RoamingRates
+
+    def discounted_fee(self, plan: Plan) -> Decimal:
+        """fee(p): the plan's monthly fee after the contract discount, rounded half-up to cents."""
+        return (plan.monthly_fee * (1 - self.discount_pct / 100)).quantize(CENT, rounding=ROUND_HALF_UP)
 
     @field_validator("carrier")
     @classmethod
