@@ -20,7 +20,7 @@ from assets.readers import SUPPORTED_SUFFIXES, InputFileError
 from pipelines.layout import DataRoot
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
-from schemas.contract import ContractError, load_contract, load_customer_settings
+from schemas.contract import Contract, ContractError, CustomerSettings, load_contract, load_customer_settings
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
 
 INGEST_GROUP = "ingest"
@@ -183,37 +183,38 @@ def contract_tables(data_root: DataRoot, customer_id: str) -> dict[str, pl.DataF
     """customer.yaml and every contracts/<carrier>.yaml as warehouse tables (no personal data)."""
     settings = customer_settings(data_root, customer_id)
     folder = data_root.contracts_dir(customer_id)
-    paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")) if folder.is_dir() else []
+    paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     if not paths:
         raise ContractError(f"customers/{customer_id}/contracts/: no contract (<carrier>.yaml) found")
-    plans, features, roaming = [], [], []
-    for path in paths:
-        display = f"customers/{customer_id}/contracts/{path.name}"
-        contract = load_contract(path, display)
-        for plan in contract.plans:
-            plans.append({"carrier": contract.carrier, "discount_pct": contract.discount_pct,
-                          "fee": contract.discounted_fee(plan), **plan.model_dump()})  # fmt: skip
-        for feature in contract.features:
-            features.append({"carrier": contract.carrier, **feature.model_dump()})
-        roaming.append({"carrier": contract.carrier, **contract.roaming.model_dump()})
-    rate = pl.Decimal(18, 6)
-    money = pl.Decimal(18, 4)
-    plan_schema = {
-        "carrier": pl.String, "discount_pct": rate, "fee": money, "code": pl.String, "name": pl.String, "monthly_fee": money,
-        "voice_min": rate, "sms": rate, "data_mb": rate, "overage_voice_per_min": rate,
-        "overage_sms_per_msg": rate, "overage_data_per_mb": rate,
-    }  # fmt: skip
-    feature_schema = {"carrier": pl.String, "code": pl.String, "name": pl.String, "category": pl.String,
-                      "monthly_fee": money}  # fmt: skip
-    roaming_schema = {"carrier": pl.String, "voice_per_min": rate, "data_per_mb": rate}
+    contracts = [load_contract(path, f"customers/{customer_id}/contracts/{path.name}") for path in paths]
+    return contract_frames(customer_id, settings, contracts)
+
+
+RATE = pl.Decimal(18, 6)
+MONEY = pl.Decimal(18, 4)
+PLAN_SCHEMA = {
+    "carrier": pl.String, "discount_pct": RATE, "fee": MONEY, "code": pl.String, "name": pl.String,
+    "monthly_fee": MONEY, "voice_min": RATE, "sms": RATE, "data_mb": RATE, "overage_voice_per_min": RATE,
+    "overage_sms_per_msg": RATE, "overage_data_per_mb": RATE,
+}  # fmt: skip
+FEATURE_SCHEMA = {"carrier": pl.String, "code": pl.String, "name": pl.String, "category": pl.String, "monthly_fee": MONEY}
+ROAMING_SCHEMA = {"carrier": pl.String, "voice_per_min": RATE, "data_per_mb": RATE}
+SETTINGS_SCHEMA = {"customer_id": pl.String, "name": pl.String, "region": pl.String, "currency": pl.String}
+
+
+def contract_frames(customer_id: str, settings: CustomerSettings, contracts: list[Contract]) -> dict[str, pl.DataFrame]:
+    plans = [
+        {"carrier": c.carrier, "discount_pct": c.discount_pct, "fee": c.discounted_fee(plan), **plan.model_dump()}
+        for c in contracts
+        for plan in c.plans
+    ]
+    features = [{"carrier": c.carrier, **feature.model_dump()} for c in contracts for feature in c.features]
+    roaming = [{"carrier": c.carrier, **c.roaming.model_dump()} for c in contracts]
     return {
-        "customer_settings": pl.DataFrame(
-            [{"customer_id": customer_id, **settings.model_dump()}],
-            schema={"customer_id": pl.String, "name": pl.String, "region": pl.String, "currency": pl.String},
-        ),
-        "contract_plans": pl.DataFrame(plans, schema=plan_schema),
-        "contract_features": pl.DataFrame(features, schema=feature_schema),
-        "contract_roaming": pl.DataFrame(roaming, schema=roaming_schema),
+        "customer_settings": pl.DataFrame([{"customer_id": customer_id, **settings.model_dump()}], schema=SETTINGS_SCHEMA),
+        "contract_plans": pl.DataFrame(plans, schema=PLAN_SCHEMA),
+        "contract_features": pl.DataFrame(features, schema=FEATURE_SCHEMA),
+        "contract_roaming": pl.DataFrame(roaming, schema=ROAMING_SCHEMA),
     }
 
 

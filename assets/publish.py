@@ -8,18 +8,29 @@ import csv
 import io
 from pathlib import Path
 
+import duckdb
 import polars as pl
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
-from assets.ingest import DROP_FILES, drop_files
+from assets.audit import currency_of
+from assets.audit_rules import MSISDN_PLACEHOLDER
+from assets.ingest import customer_settings, drop_files
+from assets.parsing import phone_lookup
+from assets.pseudonymize import Pseudonymizer
 from assets.readers import InputFileError, read_text_frame
 from pipelines.layout import DataRoot, atomic_replace, temp_path_for
 from pipelines.partitions import customer_months, split_key
-from pipelines.resources import DataRootResource
+from pipelines.resources import DataRootResource, PseudonymKeyResource
+from schemas.contract import ContractError
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER
 
 PUBLISH_GROUP = "publish"
 QUARANTINE_CSV_COLUMNS = ["file", "row", "column", "value", "reason"]
+FINDINGS_CSV_COLUMNS = [
+    "customer_id", "billing_month", "carrier", "account_number", "invoice_number", "msisdn", "employee_id",
+    "finding_type", "charge_type", "charge_code", "billed_amount", "expected_amount", "disputed_amount", "currency",
+    "evidence",
+]  # fmt: skip
 INGESTED_TABLES = (ROSTER.name, INVOICE_CHARGES.name, DEVICE_USAGE.name)
 
 
@@ -103,5 +114,95 @@ def quarantine_report(context: AssetExecutionContext, data_root: DataRootResourc
             "quarantined_cells": frame.height,
             "rows_by_file": MetadataValue.json({f: n for f, n in by_file.iter_rows()}),
             "published_file": MetadataValue.path(f"published/{customer_id}/{month}/quarantine.csv"),
+        }
+    )
+
+
+def reidentification_maps(data_root: DataRoot, customer_id: str, month: str,
+                          pseudonymizer: Pseudonymizer) -> dict[str, pl.DataFrame]:  # fmt: skip
+    """pseudonym -> identifier for the msisdns (E.164) and employee ids in this customer-month's own inbox.
+
+    Computed at publish time from the customer's files, once per distinct value; nothing maps
+    pseudonyms back to people anywhere else.
+    """
+    region = customer_settings(data_root, customer_id).region
+    phones, employees = [], []
+    for table, columns in ((ROSTER.name, ["msisdn", "employee_id"]), (INVOICE_CHARGES.name, ["msisdn"])):
+        for source in drop_files(data_root, customer_id, month, table):
+            text = read_text_frame(source.path, source.name, [])
+            present = [c for c in columns if c in text.columns]
+            trimmed = text.select(pl.col(c).str.strip_chars() for c in present)
+            if "msisdn" in present:
+                phones.append(trimmed["msisdn"])
+            if "employee_id" in present:
+                employees.append(trimmed["employee_id"])
+    e164 = phone_lookup(pl.concat(phones) if phones else pl.Series([], dtype=pl.String), region)["e164"]
+    employee_ids = pl.concat(employees) if employees else pl.Series([], dtype=pl.String)
+    return {
+        "msisdn": pseudonymizer.mapping("msisdn", e164),
+        "employee_id": pseudonymizer.mapping("employee_id", employee_ids.filter(employee_ids != "")),
+    }
+
+
+def restore_identifiers(frame: pl.DataFrame, maps: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    for column, lookup in maps.items():
+        frame = (
+            frame.join(lookup.rename({"pseudonym": column, "value": "__clear"}), on=column, how="left",
+                       maintain_order="left")  # fmt: skip
+            .with_columns(pl.col("__clear").alias(column))
+            .drop("__clear")
+        )
+    return frame
+
+
+def published_findings(found: pl.DataFrame, maps: dict[str, pl.DataFrame], customer_id: str, month: str,
+                       currency: str) -> pl.DataFrame:  # fmt: skip
+    """The contract's findings.csv rows: identifiers restored, amounts with two decimals (half-up)."""
+    restored = restore_identifiers(found, maps)
+    restored = restored.with_columns(
+        pl.col("evidence").str.replace(MSISDN_PLACEHOLDER, pl.col("msisdn").fill_null("this line"), literal=True)
+    )
+    return duckdb.sql(
+        f"""
+        SELECT $customer_id AS customer_id, $month AS billing_month, carrier, account_number, invoice_number,
+               coalesce(msisdn, '') AS msisdn, coalesce(employee_id, '') AS employee_id, finding_type,
+               coalesce(charge_type, '') AS charge_type, coalesce(charge_code, '') AS charge_code,
+               {", ".join(f"CAST(CAST(round({c}, 2) AS DECIMAL(18, 2)) AS VARCHAR) AS {c}"
+                          for c in ("billed_amount", "expected_amount", "disputed_amount"))},
+               $currency AS currency, evidence
+        FROM restored
+        """,
+        params={"customer_id": customer_id, "month": month, "currency": currency},
+    ).pl()
+
+
+@asset(
+    partitions_def=customer_months,
+    group_name=PUBLISH_GROUP,
+    kinds={"csv"},
+    deps=["findings"],
+    description="published/<customer>/<month>/findings.csv: what to dispute with each carrier, with evidence.",
+)
+def findings_report(context: AssetExecutionContext, data_root: DataRootResource,
+                    pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
+    customer_id, month = split_key(context.partition_key)
+    root = data_root.root
+    warehouse = data_root.warehouse
+    try:
+        pseudonymizer = pseudonym_key.pseudonymizer(customer_id, root, context.log)
+        maps = reidentification_maps(root, customer_id, month, pseudonymizer)
+    except (InputFileError, ContractError) as problem:
+        raise Failure(description=f"{customer_id} {month}: {problem}") from None
+    found = warehouse.read(customer_id, month, "findings")
+    rows = published_findings(found, maps, customer_id, month, currency_of(warehouse, customer_id))
+    unresolved = rows.filter((pl.col("msisdn") == "") & (pl.col("finding_type") != "INVOICE_TOTAL_MISMATCH")).height
+    if unresolved:
+        raise Failure(description=f"{customer_id} {month}: {unresolved} finding(s) refer to a line that is no longer "
+                                  "in the inbox files; re-run the whole customer-month")  # fmt: skip
+    write_csv_atomically(root.published_dir(customer_id, month) / "findings.csv", rows.select(FINDINGS_CSV_COLUMNS))
+    return MaterializeResult(
+        metadata={
+            "findings": rows.height,
+            "published_file": MetadataValue.path(f"published/{customer_id}/{month}/findings.csv"),
         }
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
-from assets import ingest, publish
+from assets import audit, ingest, publish
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,9 @@ ingest_defs = Definitions(
     ],
 )
 
-publish_defs = Definitions(assets=[publish.quarantine_report])
+audit_defs = Definitions(assets=[audit.line_month_usage, audit.findings], asset_checks=[audit.findings_sanity])
+
+publish_defs = Definitions(assets=[publish.quarantine_report, publish.findings_report])
 
 jobs_defs = Definitions(
     jobs=[
@@ -53,4 +55,4 @@ jobs_defs = Definitions(
     ],
 )
 
-defs = Definitions.merge(ingest_defs, publish_defs, jobs_defs, Definitions(resources=_resources()))
+defs = Definitions.merge(ingest_defs, audit_defs, publish_defs, jobs_defs, Definitions(resources=_resources()))
