@@ -31,6 +31,10 @@ FINDINGS_CSV_COLUMNS = [
     "finding_type", "charge_type", "charge_code", "billed_amount", "expected_amount", "disputed_amount", "currency",
     "evidence",
 ]  # fmt: skip
+SAVINGS_CSV_COLUMNS = [
+    "customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type", "current_plan_code",
+    "recommended_plan_code", "feature_code", "monthly_savings", "annual_savings", "currency", "rationale",
+]  # fmt: skip
 INGESTED_TABLES = (ROSTER.name, INVOICE_CHARGES.name, DEVICE_USAGE.name)
 
 
@@ -155,25 +159,53 @@ def restore_identifiers(frame: pl.DataFrame, maps: dict[str, pl.DataFrame]) -> p
     return frame
 
 
-def published_findings(found: pl.DataFrame, maps: dict[str, pl.DataFrame], customer_id: str, month: str,
-                       currency: str) -> pl.DataFrame:  # fmt: skip
-    """The contract's findings.csv rows: identifiers restored, amounts with two decimals (half-up)."""
-    restored = restore_identifiers(found, maps)
-    restored = restored.with_columns(
-        pl.col("evidence").str.replace(MSISDN_PLACEHOLDER, pl.col("msisdn").fill_null("this line"), literal=True)
-    )
+def published_rows(stored: pl.DataFrame, maps: dict[str, pl.DataFrame], customer_id: str, month: str,
+                   currency: str, columns: list[str], money_columns: tuple[str, ...]) -> pl.DataFrame:  # fmt: skip
+    """Rows of a published CSV: identifiers restored for this customer, evidence completed, amounts with two
+    decimals (half-up), empty cells for missing values."""
+    restored = restore_identifiers(stored, maps)
+    if "evidence" in restored.columns:
+        restored = restored.with_columns(
+            pl.col("evidence").str.replace(MSISDN_PLACEHOLDER, pl.col("msisdn").fill_null("this line"), literal=True)
+        )
+    fields = {"customer_id": "$customer_id", "billing_month": "$month", "currency": "$currency"}
+    for column in columns:
+        if column in money_columns:
+            fields[column] = f"CAST(CAST(round({column}, 2) AS DECIMAL(18, 2)) AS VARCHAR)"
+        elif column not in fields:
+            fields[column] = f"coalesce(CAST({column} AS VARCHAR), '')"
+    select = ", ".join(f"{expression} AS {name}" for name, expression in fields.items())
     return duckdb.sql(
-        f"""
-        SELECT $customer_id AS customer_id, $month AS billing_month, carrier, account_number, invoice_number,
-               coalesce(msisdn, '') AS msisdn, coalesce(employee_id, '') AS employee_id, finding_type,
-               coalesce(charge_type, '') AS charge_type, coalesce(charge_code, '') AS charge_code,
-               {", ".join(f"CAST(CAST(round({c}, 2) AS DECIMAL(18, 2)) AS VARCHAR) AS {c}"
-                          for c in ("billed_amount", "expected_amount", "disputed_amount"))},
-               $currency AS currency, evidence
-        FROM restored
-        """,
+        f"SELECT {select} FROM restored",
         params={"customer_id": customer_id, "month": month, "currency": currency},
-    ).pl()
+    ).pl().select(columns)
+
+
+def publish_table(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource,
+                  table: str, columns: list[str], money_columns: tuple[str, ...]) -> MaterializeResult:  # fmt: skip
+    """Publish a warehouse table as published/<customer>/<month>/<table>.csv for its customer alone."""
+    customer_id, month = split_key(context.partition_key)
+    root = data_root.root
+    warehouse = data_root.warehouse
+    try:
+        pseudonymizer = pseudonym_key.pseudonymizer(customer_id, root, context.log)
+        maps = reidentification_maps(root, customer_id, month, pseudonymizer)
+    except (InputFileError, ContractError) as problem:
+        raise Failure(description=f"{customer_id} {month}: {problem}") from None
+    stored = warehouse.read(customer_id, month, table)
+    rows = published_rows(stored, maps, customer_id, month, currency_of(warehouse, customer_id), columns, money_columns)
+    line_level = stored["msisdn"].is_not_null()
+    unresolved = rows.filter(line_level & (pl.col("msisdn") == "")).height
+    if unresolved:
+        raise Failure(description=f"{customer_id} {month}: {unresolved} row(s) of {table} refer to a line that is no "
+                                  "longer in the inbox files; re-run the whole customer-month")  # fmt: skip
+    write_csv_atomically(root.published_dir(customer_id, month) / f"{table}.csv", rows)
+    return MaterializeResult(
+        metadata={
+            "rows": rows.height,
+            "published_file": MetadataValue.path(f"published/{customer_id}/{month}/{table}.csv"),
+        }
+    )
 
 
 @asset(
@@ -185,24 +217,18 @@ def published_findings(found: pl.DataFrame, maps: dict[str, pl.DataFrame], custo
 )
 def findings_report(context: AssetExecutionContext, data_root: DataRootResource,
                     pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
-    customer_id, month = split_key(context.partition_key)
-    root = data_root.root
-    warehouse = data_root.warehouse
-    try:
-        pseudonymizer = pseudonym_key.pseudonymizer(customer_id, root, context.log)
-        maps = reidentification_maps(root, customer_id, month, pseudonymizer)
-    except (InputFileError, ContractError) as problem:
-        raise Failure(description=f"{customer_id} {month}: {problem}") from None
-    found = warehouse.read(customer_id, month, "findings")
-    rows = published_findings(found, maps, customer_id, month, currency_of(warehouse, customer_id))
-    unresolved = rows.filter((pl.col("msisdn") == "") & (pl.col("finding_type") != "INVOICE_TOTAL_MISMATCH")).height
-    if unresolved:
-        raise Failure(description=f"{customer_id} {month}: {unresolved} finding(s) refer to a line that is no longer "
-                                  "in the inbox files; re-run the whole customer-month")  # fmt: skip
-    write_csv_atomically(root.published_dir(customer_id, month) / "findings.csv", rows.select(FINDINGS_CSV_COLUMNS))
-    return MaterializeResult(
-        metadata={
-            "findings": rows.height,
-            "published_file": MetadataValue.path(f"published/{customer_id}/{month}/findings.csv"),
-        }
-    )
+    return publish_table(context, data_root, pseudonym_key, "findings", FINDINGS_CSV_COLUMNS,
+                         ("billed_amount", "expected_amount", "disputed_amount"))  # fmt: skip
+
+
+@asset(
+    partitions_def=customer_months,
+    group_name=PUBLISH_GROUP,
+    kinds={"csv"},
+    deps=["savings"],
+    description="published/<customer>/<month>/savings.csv: what the customer can stop paying for, with rationale.",
+)
+def savings_report(context: AssetExecutionContext, data_root: DataRootResource,
+                   pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
+    return publish_table(context, data_root, pseudonym_key, "savings", SAVINGS_CSV_COLUMNS,
+                         ("monthly_savings", "annual_savings"))  # fmt: skip

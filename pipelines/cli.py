@@ -79,7 +79,22 @@ def select_partitions(data_root: DataRoot, customers: list[str], months: list[st
             raise UsageError(f"no inbox drops for month(s): {', '.join(months)}")
     if not available:
         raise UsageError(f"nothing to run: no inbox/<customer>/<YYYY-MM>/ drops under {data_root.path}")
-    return available
+    return {customer_id: with_history(data_root, customer_id, selected) for customer_id, selected in available.items()}
+
+
+def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> list[str]:
+    """The selected months plus the two before each that are in the inbox but not reconciled yet, since savings
+    for month M read the usage of M-2 and M-1; in calendar order so history is built first."""
+    from assets.savings_rules import history_months
+    from assets.warehouse import Warehouse
+
+    in_inbox = set(data_root.months(customer_id))
+    warehouse = Warehouse(data_root)
+    months = set(selected)
+    for month in selected:
+        months.update(m for m in history_months(month)[:2]
+                      if m in in_inbox and not warehouse.exists(customer_id, m, "line_month_usage"))  # fmt: skip
+    return sorted(months)
 
 
 def _failure_messages(result) -> list[str]:

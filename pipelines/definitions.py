@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
-from assets import audit, ingest, publish
+from assets import audit, ingest, publish, savings
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +38,9 @@ ingest_defs = Definitions(
 
 audit_defs = Definitions(assets=[audit.line_month_usage, audit.findings], asset_checks=[audit.findings_sanity])
 
-publish_defs = Definitions(assets=[publish.quarantine_report, publish.findings_report])
+savings_defs = Definitions(assets=[savings.savings])
+
+publish_defs = Definitions(assets=[publish.quarantine_report, publish.findings_report, publish.savings_report])
 
 jobs_defs = Definitions(
     jobs=[
@@ -55,4 +57,4 @@ jobs_defs = Definitions(
     ],
 )
 
-defs = Definitions.merge(ingest_defs, audit_defs, publish_defs, jobs_defs, Definitions(resources=_resources()))
+defs = Definitions.merge(ingest_defs, audit_defs, savings_defs, publish_defs, jobs_defs, Definitions(resources=_resources()))

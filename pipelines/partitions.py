@@ -2,15 +2,17 @@
 
 import warnings
 
-from dagster import PreviewWarning
+from dagster import BetaWarning, PreviewWarning
 from dagster import DynamicPartitionsDefinition, MonthlyPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
 
 CUSTOMER_DIMENSION = "customer"
 MONTH_DIMENSION = "month"
 FIRST_BILLING_MONTH = "2020-01"
 
-# Partitioned asset checks are in preview in Dagster 1.13; we rely on them for per-partition checks.
+# Partitioned asset checks (preview) and multi-dimension partition mappings (beta) are what per-customer-month
+# checks and the three-month usage history need in Dagster 1.13; we pin Dagster, so silence their warnings.
 warnings.filterwarnings("ignore", category=PreviewWarning)
+warnings.filterwarnings("ignore", category=BetaWarning)
 
 customers_partitions = DynamicPartitionsDefinition(name="customers")
 # end_offset=1 lets the current (still open) month be reconciled too, as carriers bill early.

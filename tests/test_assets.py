@@ -6,15 +6,16 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
-from assets import ingest, publish
-from pipelines.definitions import ingest_defs
+from assets import audit, ingest, publish
+from pipelines.definitions import audit_defs, ingest_defs
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer, write_parquet, write_xlsx)  # fmt: skip
 
 MASTER_KEY = "0f" * 32
-MONTH_ASSETS = [ingest.roster, ingest.invoice_charges, ingest.device_usage, publish.quarantine_report]
-CHECKS = list(ingest_defs.asset_checks)
+MONTH_ASSETS = [ingest.roster, ingest.invoice_charges, ingest.device_usage, audit.line_month_usage, audit.findings,
+                publish.quarantine_report, publish.findings_report]  # fmt: skip
+CHECKS = [*ingest_defs.asset_checks, *audit_defs.asset_checks]
 
 
 @pytest.fixture
@@ -44,6 +45,8 @@ def data_root(tmp_path):
 def run_month(root, customer="acme", month="2026-06", assets=MONTH_ASSETS, checks=CHECKS, raise_on_error=True):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("customers", [customer])
+    materialize([ingest.customer_contracts], partition_key=customer, instance=instance,
+                resources={"data_root": DataRootResource(path=str(root))})  # fmt: skip
     return materialize(
         [*assets, *checks],
         partition_key=MultiPartitionKey({"customer": customer, "month": month}),
@@ -67,7 +70,7 @@ def test_materialize_one_customer_month(data_root):
     assert str(charges["amount"].sum()) == "1102.1000"
 
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 3 and all(c.passed for c in checks)
+    assert len(checks) == 4 and all(c.passed for c in checks)
     metadata = result.asset_materializations_for_node("invoice_charges")[0].metadata
     assert metadata["rows_read"].value == 4 and metadata["rows_quarantined"].value == 1
 
@@ -118,3 +121,23 @@ def test_contracts_are_stored_as_exact_decimals(data_root):
     plans = pl.read_parquet(data_root / "warehouse" / "acme" / "contracts" / "contract_plans.parquet")
     assert str(plans.filter(pl.col("code") == "BIZ-5GB")["overage_data_per_mb"][0]) == "0.015000"
     assert plans.filter(pl.col("code") == "BIZ-UNL")["data_mb"][0] is None
+
+
+def test_findings_are_published_with_identifiers_restored(data_root):
+    folder = data_root / "inbox" / "acme" / "2026-06"
+    write_csv(folder / "invoices" / "inv-2.csv", INVOICE_HEADER, [
+        charge_row("415-555-0100", amount="36.00", total="36.00", invoice_number="INV-2"),
+    ])  # fmt: skip
+    result = run_month(data_root)
+    assert result.success
+    findings = pl.read_csv(data_root / "published" / "acme" / "2026-06" / "findings.csv", infer_schema=False)
+    assert findings.columns == publish.FINDINGS_CSV_COLUMNS
+    assert findings.select("invoice_number", "msisdn", "employee_id", "finding_type", "disputed_amount").rows() == [
+        ("INV-2", "+14155550100", "E1", "PLAN_RATE_MISMATCH", "2.00")
+    ]
+    assert findings["evidence"][0].startswith("Invoice INV-2 (northwind-mobile, account ACC-1) bills plan BIZ-5GB "
+                                              "at 36.00 USD for +14155550100;")  # fmt: skip
+    stored = pl.read_parquet(data_root / "warehouse" / "acme" / "2026-06" / "findings.parquet")
+    assert "+14155550100" not in str(stored.rows()) and "E1" not in stored["employee_id"].to_list()
+    metadata = result.asset_materializations_for_node("findings")[0].metadata
+    assert metadata["by_finding_type"].value["PLAN_RATE_MISMATCH"] == {"count": 1, "disputed": "2.00 USD"}

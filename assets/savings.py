@@ -1,0 +1,111 @@
+"""Savings asset: what each customer-month's lines could stop costing.
+
+Month M needs the measured usage of M-2, M-1 and M: the dependency on `line_month_usage` is a
+partition mapping on the month dimension (the UI shows the three upstream partitions). When
+the inbox does not hold usage for all three months, the rules that need history emit nothing
+and the metadata says why.
+"""
+
+import polars as pl
+from dagster import (
+    AssetDep,
+    AssetExecutionContext,
+    DimensionPartitionMapping,
+    Failure,
+    IdentityPartitionMapping,
+    MaterializeResult,
+    MetadataValue,
+    MultiPartitionMapping,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from assets.audit import currency_of, line_month_usage
+from assets.ingest import DROP_FILES
+from assets.savings_rules import SAVINGS_TYPES, history_months, run_savings_rules
+from assets.warehouse import Warehouse
+from pipelines.layout import DataRoot
+from pipelines.partitions import CUSTOMER_DIMENSION, MONTH_DIMENSION, customer_months, split_key
+from pipelines.resources import DataRootResource
+
+SAVINGS_GROUP = "savings"
+
+THREE_MONTH_HISTORY = MultiPartitionMapping(
+    {
+        CUSTOMER_DIMENSION: DimensionPartitionMapping(CUSTOMER_DIMENSION, IdentityPartitionMapping()),
+        MONTH_DIMENSION: DimensionPartitionMapping(
+            MONTH_DIMENSION,
+            TimeWindowPartitionMapping(start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True),
+        ),
+    }
+)
+
+
+def inbox_has_usage(data_root: DataRoot, customer_id: str, month: str) -> bool:
+    folder = data_root.drop_dir(customer_id, month) / DROP_FILES["device_usage"][0]
+    return folder.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in folder.iterdir())
+
+
+def history_status(data_root: DataRoot, warehouse: Warehouse, customer_id: str, month: str) -> tuple[bool, str]:
+    """(whether the three-month rules apply, why not). Raises Failure if an earlier month is in the
+    inbox but has not been reconciled yet."""
+    missing_in_inbox = [m for m in history_months(month) if not inbox_has_usage(data_root, customer_id, m)]
+    if missing_in_inbox:
+        return False, (f"usage history incomplete: the inbox has no usage for {', '.join(missing_in_inbox)}; "
+                       "ZERO_USAGE_LINE, PLAN_RIGHTSIZE and UNUSED_FEATURE need M-2, M-1 and M")  # fmt: skip
+    not_built = [m for m in history_months(month) if not warehouse.exists(customer_id, m, "line_month_usage")]
+    if not_built:
+        raise Failure(description=f"{customer_id} {month}: line_month_usage of {', '.join(not_built)} has not been "
+                                  "materialized yet; reconcile those months first (tem run does so automatically)")  # fmt: skip
+    return True, "three months of usage history"
+
+
+@asset(
+    partitions_def=customer_months,
+    group_name=SAVINGS_GROUP,
+    kinds={"duckdb", "parquet"},
+    deps=["customer_contracts", "roster", AssetDep(line_month_usage, partition_mapping=THREE_MONTH_HISTORY)],
+    description="Recommendations: cancel lines of terminated employees and unused lines, right-size plans, "
+    "drop unused roaming features (pseudonymized).",
+)
+def savings(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
+    customer_id, month = split_key(context.partition_key)
+    warehouse = data_root.warehouse
+    has_history, history_note = history_status(data_root.root, warehouse, customer_id, month)
+    connection = warehouse.connect()
+    for view, table_month, table in (("roster", month, "roster"), ("contract_plans", None, "contract_plans"),
+                                     ("contract_features", None, "contract_features")):  # fmt: skip
+        warehouse.view(connection, view, customer_id, table_month, table)
+    history = [
+        pl.read_parquet(warehouse.table_path(customer_id, m, "line_month_usage")).with_columns(pl.lit(i).alias("month_index"))
+        for i, m in enumerate(history_months(month), start=1)
+        if has_history
+    ]
+    history_usage = pl.concat(history) if history else pl.DataFrame(
+        schema={"msisdn": pl.String, "voice_minutes": pl.Decimal(38, 6), "sms_count": pl.Decimal(38, 6),
+                "data_mb": pl.Decimal(38, 6), "roaming_voice_minutes": pl.Decimal(38, 6),
+                "roaming_data_mb": pl.Decimal(38, 6), "month_index": pl.Int32})  # fmt: skip
+    connection.register("history_usage", history_usage)
+    currency = currency_of(warehouse, customer_id)
+    found = run_savings_rules(connection, currency, month, has_history)
+    warehouse.write(customer_id, month, "savings", found)
+    return MaterializeResult(metadata={"history": history_note, **savings_metadata(found, currency)})
+
+
+def savings_metadata(found: pl.DataFrame, currency: str) -> dict:
+    def summary(by: str) -> dict:
+        grouped = found.group_by(by).agg(pl.len().alias("count"), pl.col("monthly_savings").sum().alias("monthly"),
+                                         pl.col("annual_savings").sum().alias("annual"))  # fmt: skip
+        return {key: {"count": n, "monthly": f"{m:.2f} {currency}", "annual": f"{a:.2f} {currency}"}
+                for key, n, m, a in grouped.sort(by).iter_rows()}  # fmt: skip
+
+    by_type = summary("savings_type")
+    empty = {"count": 0, "monthly": f"0.00 {currency}", "annual": f"0.00 {currency}"}
+    monthly = found["monthly_savings"].sum() if found.height else 0
+    return {
+        "recommendations": found.height,
+        "monthly_savings": f"{monthly:.2f} {currency}",
+        "annual_savings": f"{monthly * 12:.2f} {currency}",
+        "by_savings_type": MetadataValue.json({t: by_type.get(t, empty) for t in SAVINGS_TYPES}),
+        "by_carrier": MetadataValue.json(summary("carrier")),
+    }
