@@ -5,16 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster import Definitions, EnvVar
 
 from assets import audit, ingest, publish, savings
+from pipelines import automation
+from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
 
-CONTRACTS_JOB = "load_customer_contracts"
-RECONCILE_JOB = "reconcile_customer_month"
 
 
 def _resources() -> dict:
@@ -43,18 +43,9 @@ savings_defs = Definitions(assets=[savings.savings])
 publish_defs = Definitions(assets=[publish.quarantine_report, publish.findings_report, publish.savings_report])
 
 jobs_defs = Definitions(
-    jobs=[
-        define_asset_job(
-            CONTRACTS_JOB,
-            selection=AssetSelection.assets(ingest.customer_contracts),
-            description="Load and validate one customer's settings and carrier contracts.",
-        ),
-        define_asset_job(
-            RECONCILE_JOB,
-            selection=AssetSelection.all() - AssetSelection.assets(ingest.customer_contracts),
-            description="Ingest, audit and publish one customer-month.",
-        ),
-    ],
+    jobs=[contracts_job, reconcile_job],
+    sensors=[automation.inbox_sensor],
+    schedules=[automation.monthly_reconciliation],
 )
 
 defs = Definitions.merge(ingest_defs, audit_defs, savings_defs, publish_defs, jobs_defs, Definitions(resources=_resources()))
