@@ -16,6 +16,7 @@ from dagster import (
     asset_check,
 )
 
+from assets.money import money_text, total_text
 from assets.audit_rules import FINDING_TYPES, run_rules
 from assets.warehouse import Warehouse
 from pipelines.partitions import customer_months, split_key
@@ -96,14 +97,13 @@ def findings(context: AssetExecutionContext, data_root: DataRootResource) -> Mat
 def findings_metadata(found: pl.DataFrame, currency: str) -> dict:
     def summary(by: str) -> dict:
         grouped = found.group_by(by).agg(pl.len().alias("count"), pl.col("disputed_amount").sum().alias("disputed"))
-        return {key: {"count": n, "disputed": f"{total:.2f} {currency}"} for key, n, total in grouped.sort(by).iter_rows()}
+        return {key: {"count": n, "disputed": money_text(total, currency)} for key, n, total in grouped.sort(by).iter_rows()}
 
     by_type = summary("finding_type")
-    total = found["disputed_amount"].sum() if found.height else 0
     return {
         "findings": found.height,
-        "disputed_total": f"{total:.2f} {currency}",
-        "by_finding_type": MetadataValue.json({t: by_type.get(t, {"count": 0, "disputed": f"0.00 {currency}"})
+        "disputed_total": total_text(found["disputed_amount"], currency),
+        "by_finding_type": MetadataValue.json({t: by_type.get(t, {"count": 0, "disputed": money_text(0, currency)})
                                                for t in FINDING_TYPES}),  # fmt: skip
         "by_carrier": MetadataValue.json(summary("carrier")),
     }

@@ -14,6 +14,7 @@ from dagster import (
     asset_check,
 )
 
+from assets.money import money_text
 from assets.intake import IngestResult, SourceFile, ingest_table
 from assets.parsing import ParseContext
 from assets.readers import SUPPORTED_SUFFIXES, InputFileError
@@ -93,7 +94,7 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
         totals = result.accepted.group_by("carrier").agg(pl.col("amount").sum()).sort("carrier")
         metadata["invoices"] = result.accepted["invoice_number"].n_unique()
         metadata["charges_total"] = MetadataValue.json(
-            {carrier: f"{amount:.2f} {settings.currency}" for carrier, amount in totals.iter_rows()}
+            {carrier: money_text(amount, settings.currency) for carrier, amount in totals.iter_rows()}
         )
     return MaterializeResult(metadata=metadata)
 
@@ -140,10 +141,11 @@ def accounting_check(data_root: DataRootResource, partition_key, table: str) -> 
         WHERE a.rows_read <> coalesce(ok.n, 0) + coalesce(bad.n, 0)
         """
     ).fetchall()
-    totals = connection.execute(
+    totals = warehouse.first_row(
+        connection,
         "SELECT coalesce(sum(rows_read), 0), (SELECT count(*) FROM accepted), "
-        "(SELECT count(*) FROM (SELECT DISTINCT file, \"row\" FROM quarantined)) FROM accounting"
-    ).fetchone()
+        "(SELECT count(*) FROM (SELECT DISTINCT file, \"row\" FROM quarantined)) FROM accounting",
+    )
     return AssetCheckResult(
         passed=not mismatches,
         severity=AssetCheckSeverity.ERROR,

@@ -22,6 +22,7 @@ from dagster import (
 
 from assets.audit import currency_of, line_month_usage
 from assets.ingest import DROP_FILES
+from assets.money import money_text, total_text
 from assets.savings_rules import SAVINGS_TYPES, history_months, run_savings_rules
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot
@@ -96,16 +97,15 @@ def savings_metadata(found: pl.DataFrame, currency: str) -> dict:
     def summary(by: str) -> dict:
         grouped = found.group_by(by).agg(pl.len().alias("count"), pl.col("monthly_savings").sum().alias("monthly"),
                                          pl.col("annual_savings").sum().alias("annual"))  # fmt: skip
-        return {key: {"count": n, "monthly": f"{m:.2f} {currency}", "annual": f"{a:.2f} {currency}"}
+        return {key: {"count": n, "monthly": money_text(m, currency), "annual": money_text(a, currency)}
                 for key, n, m, a in grouped.sort(by).iter_rows()}  # fmt: skip
 
     by_type = summary("savings_type")
-    empty = {"count": 0, "monthly": f"0.00 {currency}", "annual": f"0.00 {currency}"}
-    monthly = found["monthly_savings"].sum() if found.height else 0
+    empty = {"count": 0, "monthly": money_text(0, currency), "annual": money_text(0, currency)}
     return {
         "recommendations": found.height,
-        "monthly_savings": f"{monthly:.2f} {currency}",
-        "annual_savings": f"{monthly * 12:.2f} {currency}",
+        "monthly_savings": total_text(found["monthly_savings"], currency),
+        "annual_savings": total_text(found["annual_savings"], currency),
         "by_savings_type": MetadataValue.json({t: by_type.get(t, empty) for t in SAVINGS_TYPES}),
         "by_carrier": MetadataValue.json(summary("carrier")),
     }

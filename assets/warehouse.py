@@ -52,6 +52,11 @@ class Warehouse:
         """An in-memory DuckDB session; reference tables with `read_parquet(path)` or `view()`."""
         return duckdb.connect(":memory:")
 
+    @staticmethod
+    def first_row(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple:
+        """The first row of a query, with the result fully consumed (DuckDB 2 refuses new work otherwise)."""
+        return connection.sql(sql).fetchall()[0]
+
     def view(self, connection: duckdb.DuckDBPyConnection, name: str, customer_id: str, month: str | None, table: str) -> None:
         path = self.table_path(customer_id, month, table)
         literal = str(path).replace("'", "''")  # path built from validated ids only

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster import Definitions, EnvVar
 
-from assets import audit, ingest, publish, savings
+from assets import audit, ingest, publish, report, savings
 from pipelines import automation
 from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
 from pipelines.resources import DataRootResource, PseudonymKeyResource
@@ -40,7 +40,9 @@ audit_defs = Definitions(assets=[audit.line_month_usage, audit.findings], asset_
 
 savings_defs = Definitions(assets=[savings.savings])
 
-publish_defs = Definitions(assets=[publish.quarantine_report, publish.findings_report, publish.savings_report])
+publish_defs = Definitions(
+    assets=[publish.quarantine_report, publish.findings_report, publish.savings_report, report.customer_report]
+)
 
 jobs_defs = Definitions(
     jobs=[contracts_job, reconcile_job],

@@ -36,6 +36,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
@@ -48,8 +49,8 @@ from openpyxl.writer.excel import ExcelWriter
 DEFAULT_SEED = 20261
 BILLING_MONTH_KEYS = ("2026-06", "2026-07", "2026-08", "2026-09")
 BENCHMARK_CUSTOMER = "globex"
-# openpyxl writes about 40k cells a second here; bigger tables are written as CSV instead.
-XLSX_MAX_ROWS = 20_000
+# openpyxl writes some 40k cells a second; bigger tables are written as CSV instead.
+XLSX_MAX_ROWS = 5_000
 USAGE_FILE_MAX_ROWS = 1_000_000
 MIN_BULK_LINES = 5
 
@@ -110,7 +111,7 @@ class SampleSummary:
         variants = sorted({v for f in self.files for v in f.variants})
         return "\n".join([
             f"Sample data for {len(self.customers)} customers x {len(self.months)} billing months "
-            f"({self.months[0]} to {self.months[-1]}), seed {self.seed}, under {self.root}.",
+            f"({self.months[0]} to {self.months[-1]}), seed {self.seed}.",
             f"{len(self.files)} files: {len(self.files_of('roster'))} rosters ({self.roster_rows:,} rows), "
             f"{len(self.files_of('invoice'))} invoices ({self.invoice_rows:,} charges), "
             f"{len(self.files_of('usage'))} usage files ({self.usage_rows:,} rows).",
@@ -155,12 +156,16 @@ def round_cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+@lru_cache(maxsize=1 << 16)  # plan and feature fees repeat on every invoice
 def _from_cents(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
+_ZERO_MILLI = Decimal(0).scaleb(-3)
+
+
 def _from_milli(milli: int) -> Decimal:
-    return Decimal(milli).scaleb(-3)
+    return Decimal(milli).scaleb(-3) if milli else _ZERO_MILLI
 
 
 def _to_units(value: Decimal, places: int) -> int:
@@ -219,11 +224,20 @@ class Plan:
     for_devices: bool = False  # data-only plans for hotspots and IoT
 
     def allowance(self, unit: str) -> int | None:
-        return {"voice": self.voice_min, "sms": self.sms, "data": self.data_mb}[unit]
+        return getattr(self, _ALLOWANCE_FIELDS[unit])
 
     def overage_rate(self, unit: str) -> Decimal:
-        return {"voice": self.overage_voice_per_min, "sms": self.overage_sms_per_msg,
-                "data": self.overage_data_per_mb}[unit]
+        return getattr(self, _OVERAGE_RATE_FIELDS[unit])
+
+    @cached_property
+    def limits(self) -> tuple[tuple[str, int, Decimal], ...]:
+        """(unit, allowance, overage rate) of the units that are not unlimited."""
+        return tuple((u, self.allowance(u), self.overage_rate(u)) for u in UNITS if self.allowance(u) is not None)
+
+
+_ALLOWANCE_FIELDS = {"voice": "voice_min", "sms": "sms", "data": "data_mb"}
+_OVERAGE_RATE_FIELDS = {"voice": "overage_voice_per_min", "sms": "overage_sms_per_msg",
+                        "data": "overage_data_per_mb"}
 
 
 @dataclass(frozen=True)
@@ -243,15 +257,27 @@ class Contract:
     roaming_voice_per_min: Decimal
     roaming_data_per_mb: Decimal
 
+    @cached_property
+    def _plans_by_code(self) -> dict[str, Plan]:
+        return {p.code: p for p in self.plans}
+
+    @cached_property
+    def _features_by_code(self) -> dict[str, Feature]:
+        return {f.code: f for f in self.features}
+
+    @cached_property
+    def _fees(self) -> dict[str, Decimal]:
+        return {p.code: round_cents(p.monthly_fee * (1 - self.discount_pct / 100)) for p in self.plans}
+
     def plan(self, code: str) -> Plan:
-        return next(p for p in self.plans if p.code == code)
+        return self._plans_by_code[code]
 
     def feature(self, code: str) -> Feature:
-        return next(f for f in self.features if f.code == code)
+        return self._features_by_code[code]
 
     def fee(self, plan: Plan) -> Decimal:
-        """fee(p) of audit-rules.md: the discounted monthly fee, rounded."""
-        return round_cents(plan.monthly_fee * (1 - self.discount_pct / 100))
+        """fee(p) of audit-rules.md: round(monthly_fee x (1 - discount_pct / 100))."""
+        return self._fees[plan.code]
 
     def roaming_rate(self, unit: str) -> Decimal:
         return {"voice": self.roaming_voice_per_min, "data": self.roaming_data_per_mb}[unit]
@@ -716,33 +742,57 @@ def _stable_u64(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def _splitmix(state: pl.Expr) -> pl.Expr:
-    z = state + pl.lit(0x9E3779B97F4A7C15, _U64)
-    z = z.xor(z // pl.lit(1 << 30, _U64)) * pl.lit(0xBF58476D1CE4E5B9, _U64)
-    z = z.xor(z // pl.lit(1 << 27, _U64)) * pl.lit(0x94D049BB133111EB, _U64)
-    return z.xor(z // pl.lit(1 << 31, _U64))
+def _splitmix(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """splitmix64 finaliser on UInt64 columns (wrapping arithmetic). Each step is
+    materialised: written as one expression, the state would be copied at every use."""
+    steps = (
+        lambda z: z + pl.lit(0x9E3779B97F4A7C15, _U64),
+        lambda z: z.xor(z // pl.lit(1 << 30, _U64)) * pl.lit(0xBF58476D1CE4E5B9, _U64),
+        lambda z: z.xor(z // pl.lit(1 << 27, _U64)) * pl.lit(0x94D049BB133111EB, _U64),
+        lambda z: z.xor(z // pl.lit(1 << 31, _U64)),
+    )
+    for step in steps:
+        frame = frame.with_columns(step(pl.col(c)).alias(c) for c in columns)
+    return frame
 
 
 class _Random:
-    """Counter-based random numbers: a draw depends on (seed, customer, stream, keys)
+    """Counter-based random numbers: a draw depends on (seed, customer, stream, row keys)
     only, never on row order, so vectorised generation is reproducible."""
 
     def __init__(self, seed: int, customer_id: str):
         self.seed = seed
         self.customer_id = customer_id
 
-    def uniform(self, stream: str, *keys: pl.Expr) -> pl.Expr:
-        """A Float64 in [0, 1) per row."""
-        state = pl.lit(_stable_u64(f"{self.seed}/{self.customer_id}/{stream}"), _U64)
+    def draws(self, frame: pl.DataFrame, streams: Iterable[str], *keys: str | pl.Expr) -> pl.DataFrame:
+        """Add a Float64 column `u_<stream>` in [0, 1) per stream, keyed by the row's `keys`."""
+        state = "__random_state"
+        frame = frame.with_columns(pl.lit(_stable_u64(f"{self.seed}/{self.customer_id}"), _U64).alias(state))
         for key in keys:
-            state = _splitmix(state.xor(key.cast(_U64)))
-        return (state // pl.lit(1 << 11, _U64)).cast(pl.Float64) / float(1 << 53)
-
-    def index(self, stream: str, size: int, *keys: pl.Expr) -> pl.Expr:
-        return (self.uniform(stream, *keys) * size).floor().cast(pl.Int64)
+            key = pl.col(key) if isinstance(key, str) else key
+            frame = _splitmix(frame.with_columns(pl.col(state).xor(key.cast(_U64)).alias(state)), [state])
+        columns = {f"u_{stream}": _stable_u64(stream) for stream in streams}
+        frame = _splitmix(frame.with_columns(
+            pl.col(state).xor(pl.lit(salt, _U64)).alias(name) for name, salt in columns.items()), list(columns))
+        return frame.with_columns(
+            ((pl.col(name) // pl.lit(1 << 11, _U64)).cast(pl.Float64) / float(1 << 53)).alias(name)
+            for name in columns).drop(state)
 
     def python(self, purpose: str) -> random.Random:
         return random.Random(f"{self.seed}/{self.customer_id}/{purpose}")
+
+
+def _u(stream: str) -> pl.Expr:
+    return pl.col(f"u_{stream}")
+
+
+def _draw_index(stream: str, size: int) -> pl.Expr:
+    """An index in range(size) from the draw column of `stream`."""
+    return (_u(stream) * size).floor().cast(pl.Int64)
+
+
+def _drop_draws(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.drop(pl.selectors.starts_with("u_"))
 
 
 def _pick(values: Sequence, index: pl.Expr) -> pl.Expr:
@@ -755,6 +805,7 @@ _ASCII_FOLD = {"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü":
                "ı": "i", "é": "e", "'": ""}
 # Multipliers coprime with 10 turn an allocation counter into unique, scattered serials.
 _SUBSCRIBER_STRIDE = 7_919
+_BLOCK_SPREAD = 3_761
 _IMEI_STRIDE = 7_919
 
 
@@ -775,10 +826,16 @@ class _NumberAllocator:
         self.blocks = tuple(blocks)
         self.offset = draw.randrange(10 ** plan.subscriber_digits)
 
+    @property
+    def capacity(self) -> int:
+        return len(self.blocks) * 10 ** self.plan.subscriber_digits
+
     def e164(self, allocation: pl.Expr) -> pl.Expr:
-        modulus = 10 ** self.plan.subscriber_digits
-        serial = ((allocation // len(self.blocks)) * _SUBSCRIBER_STRIDE + self.offset) % modulus
-        return (pl.lit(f"+{self.plan.country_code}") + _pick(self.blocks, allocation % len(self.blocks))
+        """Allocation a goes to block a % B; within a block the serial is a bijection of a // B."""
+        block = allocation % len(self.blocks)
+        serial = ((allocation // len(self.blocks)) * _SUBSCRIBER_STRIDE + block * _BLOCK_SPREAD
+                  + self.offset) % 10 ** self.plan.subscriber_digits
+        return (pl.lit(f"+{self.plan.country_code}") + _pick(self.blocks, block)
                 + serial.cast(pl.String).str.zfill(self.plan.subscriber_digits))
 
 
@@ -807,9 +864,8 @@ def _phone_text(plan: PhonePlan, e164: pl.Expr, style: pl.Expr) -> pl.Expr:
     return expr
 
 
-def _imei(tac: pl.Expr, allocation: pl.Expr, offset: int) -> pl.Expr:
-    """15-digit IMEI: 8-digit TAC, 6-digit serial and the Luhn check digit."""
-    payload = tac.cast(pl.Int64) * 1_000_000 + (allocation * _IMEI_STRIDE + offset) % 1_000_000
+def _imei(payload: pl.Expr) -> pl.Expr:
+    """15-digit IMEI from its 14-digit payload (TAC and serial) and the Luhn check digit."""
     checksum = pl.lit(0, pl.Int64)
     for position in range(14):
         digit = (payload // 10 ** (13 - position)) % 10
@@ -818,6 +874,10 @@ def _imei(tac: pl.Expr, allocation: pl.Expr, offset: int) -> pl.Expr:
         checksum = checksum + digit
     check_digit = (10 - checksum % 10) % 10
     return (payload * 10 + check_digit).cast(pl.String).str.zfill(15)
+
+
+def _imei_payload(tac: pl.Expr, allocation: pl.Expr, offset: int) -> pl.Expr:
+    return tac.cast(pl.Int64) * 1_000_000 + (allocation * _IMEI_STRIDE + offset) % 1_000_000
 
 
 def _identities(profile: CustomerProfile, total: int, rand: _Random,
@@ -831,8 +891,8 @@ def _identities(profile: CustomerProfile, total: int, rand: _Random,
     def employee_id(index: pl.Expr) -> pl.Expr:
         return pl.lit(ids.prefix) + (first + index * ids.step).cast(pl.String).str.zfill(ids.width)
 
-    department = rand.index("department", len(profile.departments), line)
-    title_draw = rand.index("job-title", 60, line)
+    department = _draw_index("department", len(profile.departments))
+    title_draw = _draw_index("job-title", 60)
     job_title = pl.lit(None, pl.String)
     for position, dept in enumerate(profile.departments):
         job_title = pl.when(department == position).then(
@@ -840,13 +900,15 @@ def _identities(profile: CustomerProfile, total: int, rand: _Random,
     team_lead, head = (line // 8) * 8, (line // 64) * 64
     manager = (pl.when(line % 8 != 0).then(employee_id(team_lead))
                .when(line % 64 != 0).then(employee_id(head)).otherwise(None))
-    user_device = rand.index("user-device", len(USER_DEVICES), line)
-    data_device = rand.index("data-device", len(DATA_DEVICES), line)
-    return pl.DataFrame({"line_id": pl.int_range(total, eager=True, dtype=pl.Int64)}).with_columns(
+    user_device = _draw_index("user-device", len(USER_DEVICES))
+    data_device = _draw_index("data-device", len(DATA_DEVICES))
+    ids_frame = pl.DataFrame({"line_id": pl.int_range(total, eager=True, dtype=pl.Int64)})
+    streams = ("department", "job-title", "user-device", "data-device", "first-name", "last-name")
+    return _drop_draws(rand.draws(ids_frame, streams, "line_id").with_columns(
         msisdn=numbers.e164(line),
         employee_id=employee_id(line),
-        first_name=_pick(profile.first_names, rand.index("first-name", len(profile.first_names), line)),
-        last_name=_pick(profile.last_names, rand.index("last-name", len(profile.last_names), line)),
+        first_name=_pick(profile.first_names, _draw_index("first-name", len(profile.first_names))),
+        last_name=_pick(profile.last_names, _draw_index("last-name", len(profile.last_names))),
         department=_pick([d.name for d in profile.departments], department),
         cost_center=_pick([d.cost_center for d in profile.departments], department),
         job_title=job_title,
@@ -858,9 +920,9 @@ def _identities(profile: CustomerProfile, total: int, rand: _Random,
         data_device_model=_pick([d[1] for d in DATA_DEVICES], data_device),
         data_tac=_pick([d[2] for d in DATA_DEVICES], data_device),
     ).with_columns(
-        user_imei=_imei(pl.col("user_tac"), line, imei_offset),
-        data_imei=_imei(pl.col("data_tac"), line, imei_offset),
-    )
+        user_imei=_imei_payload(pl.col("user_tac"), line, imei_offset),
+        data_imei=_imei_payload(pl.col("data_tac"), line, imei_offset),
+    ).with_columns(user_imei=_imei(pl.col("user_imei")), data_imei=_imei(pl.col("data_imei"))))
 
 
 # --------------------------------------------------------------------------- line inventory
@@ -921,19 +983,24 @@ def _bulk_services(profile: CustomerProfile, rand: _Random, first_id: int, base_
     """Random service history for the bulk lines (ids first_id .. end)."""
     total = base_lines + 3 * joiners_per_month
     line = pl.col("line_id")
-
-    def u(stream: str) -> pl.Expr:
-        return rand.uniform(stream, line)
+    streams = ["account", "has-user", "plan", "usage-profile", "joined-day", "activation", "cancel",
+               "cancel-day", "suspend", "suspend-day", "resume-day", "terminate", "terminate-day",
+               "on-leave", "vip"]
+    streams += [f"feature/{f.code}" for c in profile.contracts for f in c.features]
+    frame = rand.draws(pl.DataFrame({"line_id": pl.int_range(first_id, total, eager=True, dtype=pl.Int64)}),
+                       streams, "line_id")
 
     account = pl.lit(len(profile.accounts) - 1, pl.Int64)
-    cumulative = 0.0
-    for position, acct in list(enumerate(profile.accounts))[:-1][::-1]:
-        pass
-    for position, acct in reversed(list(enumerate(profile.accounts))[:-1]):
+    for position in reversed(range(len(profile.accounts) - 1)):
         cumulative = sum(a.bulk_share for a in profile.accounts[: position + 1])
-        account = pl.when(u("account") < cumulative).then(position).otherwise(account)
+        account = pl.when(_u("account") < cumulative).then(position).otherwise(account)
+    frame = frame.with_columns(
+        account_index=account,
+        has_user=_u("has-user") >= DEVICE_LINE_SHARE,
+        added_month=pl.when(line < base_lines).then(0).otherwise((line - base_lines) // joiners_per_month + 1),
+    )
 
-    has_user = u("has-user") >= DEVICE_LINE_SHARE
+    account, has_user, added = pl.col("account_index"), pl.col("has_user"), pl.col("added_month")
     plan = pl.lit(None, pl.String)
     features: list[pl.Expr] = []
     for position, acct in enumerate(profile.accounts):
@@ -941,59 +1008,54 @@ def _bulk_services(profile: CustomerProfile, rand: _Random, first_id: int, base_
         user_plans = [p.code for p in contract.plans if not p.for_devices]
         device_plans = [p.code for p in contract.plans if p.for_devices] or [contract.plans[0].code]
         plan = pl.when(account == position).then(
-            pl.when(has_user).then(_pick(user_plans, rand.index("plan", len(user_plans), line)))
-            .otherwise(_pick(device_plans, rand.index("plan", len(device_plans), line)))
+            pl.when(has_user).then(_pick(user_plans, _draw_index("plan", len(user_plans))))
+            .otherwise(_pick(device_plans, _draw_index("plan", len(device_plans))))
         ).otherwise(plan)
         for feature in contract.features:
             with_user, device_only = FEATURE_TAKE_UP[feature.category]
             chance = pl.when(has_user).then(with_user).otherwise(device_only)
-            taken = (account == position) & (u(f"feature/{feature.code}") < chance)
+            taken = (account == position) & (_u(f"feature/{feature.code}") < chance)
             features.append(pl.when(taken).then(pl.lit(feature.code)).otherwise(None))
+    usage = pl.when(has_user).then(_threshold_pick(_u("usage-profile"), USER_PROFILES)).otherwise(
+        _threshold_pick(_u("usage-profile"), DEVICE_PROFILES))
+    joined_on = _day_in_month(MONTHS, added.clip(0, 3), _u("joined-day"))
+    frame = frame.with_columns(
+        plan_code=plan,
+        features=pl.concat_list(features).list.drop_nulls(),
+        usage_profile=usage,
+        activation_date=pl.when(added == 0).then(
+            pl.lit(date(2022, 1, 3)) + pl.duration(days=(_u("activation") * 1600).floor().cast(pl.Int64))
+        ).otherwise(joined_on),
+        # About 1 % of lines are cancelled, suspended or lose their user in each month.
+        cancel_month=(_u("cancel") / 0.01).floor().cast(pl.Int64),
+        suspend_month=(_u("suspend") / 0.01).floor().cast(pl.Int64) + 1,
+        terminate_month=(_u("terminate") / 0.01).floor().cast(pl.Int64),  # 0 = May, before billing starts
+    )
 
-    profile_draw = u("usage-profile")
-    usage = pl.when(has_user).then(_threshold_pick(profile_draw, USER_PROFILES)).otherwise(
-        _threshold_pick(profile_draw, DEVICE_PROFILES))
-    added = pl.when(line < base_lines).then(0).otherwise((line - base_lines) // joiners_per_month + 1)
-    joined_on = _day_in_month(MONTHS, added.clip(0, 3), u("joined-day"))
-    activation = pl.when(added == 0).then(
-        pl.lit(date(2022, 1, 3)) + pl.duration(days=(u("activation") * 1600).floor().cast(pl.Int64))
-    ).otherwise(joined_on)
+    activation, cancel_month = pl.col("activation_date"), pl.col("cancel_month")
+    cancel_on = _day_in_month(MONTHS, cancel_month.clip(0, 3), _u("cancel-day"))
+    frame = frame.with_columns(cancel_date=pl.when((cancel_month <= 3) & (cancel_month >= added)).then(
+        pl.when(cancel_on < activation).then(activation).otherwise(cancel_on)).otherwise(None))
 
-    # About 1 % of lines are cancelled, suspended or lose their user in each month.
-    cancel_month = (u("cancel") / 0.01).floor().cast(pl.Int64)
-    cancel_on = _day_in_month(MONTHS, cancel_month.clip(0, 3), u("cancel-day"))
-    cancel_on = pl.when(cancel_on < activation).then(activation).otherwise(cancel_on)
-    cancel_date = pl.when((cancel_month <= 3) & (cancel_month >= added)).then(cancel_on).otherwise(None)
-    suspend_month = (u("suspend") / 0.01).floor().cast(pl.Int64) + 1
+    suspend_month = pl.col("suspend_month")
     suspend_ok = (suspend_month <= 3) & (suspend_month > added) & (
-        cancel_date.is_null() | (cancel_month > suspend_month))
+        pl.col("cancel_date").is_null() | (cancel_month > suspend_month))
     suspend_start = _pick([m.start for m in MONTHS], suspend_month.clip(1, 3))
     next_start = _pick([m.end + timedelta(days=1) for m in MONTHS], suspend_month.clip(1, 3))
-    terminate_month = (u("terminate") / 0.01).floor().cast(pl.Int64)  # 0 = May, before billing starts
-    terminated = has_user & (added == 0) & (terminate_month <= 4)
-
-    frame = pl.DataFrame({"line_id": pl.int_range(first_id, total, eager=True, dtype=pl.Int64)})
+    terminate_month = pl.col("terminate_month")
     return frame.with_columns(
         role=pl.lit(None, pl.String),
-        account_index=account,
-        plan_code=plan,
-        features=pl.concat_list(features).list.drop_nulls() if features else pl.lit([], pl.List(pl.String)),
-        usage_profile=usage,
-        trip_chance=pl.when(usage == "traveller").then(0.6).otherwise(0.0),
-        has_user=has_user,
-        vip=has_user & (u("vip") < 0.05),
-        added_month=added.cast(pl.Int64),
-        activation_date=activation,
-        cancel_date=cancel_date,
+        trip_chance=pl.when(pl.col("usage_profile") == "traveller").then(0.6).otherwise(0.0),
+        vip=has_user & (_u("vip") < 0.05),
         suspend_month=pl.when(suspend_ok).then(suspend_month).otherwise(None),
         suspend_date=pl.when(suspend_ok).then(
-            suspend_start + pl.duration(days=(u("suspend-day") * 3).floor().cast(pl.Int64))).otherwise(None),
+            suspend_start + pl.duration(days=(_u("suspend-day") * 3).floor().cast(pl.Int64))).otherwise(None),
         resume_date=pl.when(suspend_ok).then(
-            next_start + pl.duration(days=(u("resume-day") * 4).floor().cast(pl.Int64))).otherwise(None),
-        employment=pl.when(~has_user).then(None).when(u("on-leave") < 0.03).then(pl.lit("on_leave"))
+            next_start + pl.duration(days=(_u("resume-day") * 4).floor().cast(pl.Int64))).otherwise(None),
+        employment=pl.when(~has_user).then(None).when(_u("on-leave") < 0.03).then(pl.lit("on_leave"))
         .otherwise(pl.lit("active")),
-        termination_date=pl.when(terminated).then(
-            _day_in_month(TERMINATION_MONTHS, terminate_month.clip(0, 4), u("terminate-day"))).otherwise(None),
+        termination_date=pl.when(has_user & (added == 0) & (terminate_month <= 4)).then(
+            _day_in_month(TERMINATION_MONTHS, terminate_month.clip(0, 4), _u("terminate-day"))).otherwise(None),
     ).select(list(SERVICE_SCHEMA)).cast(SERVICE_SCHEMA)
 
 
@@ -1059,7 +1121,7 @@ def _month_lines(lines: pl.DataFrame, month: BillingMonth) -> pl.DataFrame:
 # --------------------------------------------------------------------------- usage
 
 # Monthly usage of an unlimited allowance at 100 %, and what a light user does.
-REFERENCE_USAGE = {"voice": 900.0, "sms": 300.0, "data": 16_384.0}
+REFERENCE_USAGE = {"voice": 900.0, "sms": 300.0, "data": 24_576.0}
 LIGHT_USAGE = {"voice": 60.0, "sms": 40.0, "data": 300.0}
 ACTIVITY = {"light": 0.4, "typical": 0.8, "traveller": 0.85, "heavy": 1.0}
 ROAMING_PER_TRIP_DAY = {"voice": 18.0, "data": 240.0}
@@ -1093,64 +1155,72 @@ def _catalogue_frames(profile: CustomerProfile) -> tuple[pl.DataFrame, pl.DataFr
 
 def _usage_rows(month_lines: pl.DataFrame, plans: pl.DataFrame, month: BillingMonth,
                 rand: _Random) -> pl.DataFrame:
-    """Daily usage rows (one per line and day with activity), values in thousandths."""
-    line, day = pl.col("line_id"), pl.col("day")
-    profile = pl.col("usage_profile")
-    line_key = (line, pl.lit(month.index))
-    lines = (month_lines.filter("has_usage")
-             .select("line_id", "usage_profile", "has_user", "trip_chance", "usage_from_day", "usage_to_day",
-                     "plan_code")
-             .join(plans.select("plan_code", *[f"{u}_allow_milli" for u in UNITS]), on="plan_code"))
-    window = pl.col("usage_to_day") - pl.col("usage_from_day") + 1
-    activity = pl.col("usage_profile").replace_strict(ACTIVITY, return_dtype=pl.Float64)
-    level = pl.when(profile == "heavy").then(1.5).otherwise(0.35 + 0.4 * rand.uniform("level", *line_key))
+    """Daily usage rows (one per line and day with activity), values in thousandths.
+
+    Bounds the scenarios rely on: a heavy user is active every day at 0.85-1.15 x 1.5 x
+    its allowance per day's share, so it always exceeds every limited allowance; a light
+    user stays below 1.5 / 0.4 x LIGHT_USAGE; every line with a usage profile has at
+    least one active day; travellers roam on a trip of 3-8 days."""
+    line, day, profile = pl.col("line_id"), pl.col("day"), pl.col("usage_profile")
+    month_key = pl.lit(month.index)
+    lines = rand.draws(
+        month_lines.filter("has_usage")
+        .select("line_id", "usage_profile", "has_user", "trip_chance", "usage_from_day", "usage_to_day", "plan_code")
+        .join(plans.select("plan_code", *[f"{u}_allow_milli" for u in UNITS]), on="plan_code"),
+        ("level", "trip", "trip-start", "trip-length", "anchor-day"), line, month_key)
+    lines = lines.with_columns(
+        window=pl.col("usage_to_day") - pl.col("usage_from_day") + 1,
+        activity=profile.replace_strict(ACTIVITY, return_dtype=pl.Float64),
+        level=pl.when(profile == "heavy").then(1.5).otherwise(0.35 + 0.4 * _u("level")),
+    )
+    window = pl.col("window")
     targets = {}
     for unit in UNITS:
         allowance = pl.col(f"{unit}_allow_milli") / 1000.0
         target = (pl.when(profile == "light").then(LIGHT_USAGE[unit])
-                  .otherwise(level * allowance.fill_null(REFERENCE_USAGE[unit])))
+                  .otherwise(pl.col("level") * allowance.fill_null(REFERENCE_USAGE[unit])))
         target = pl.when(allowance == 0).then(0.0).otherwise(target)
         if unit != "data":  # devices without a user neither call nor text
             target = pl.when(pl.col("has_user")).then(target).otherwise(0.0)
-        targets[f"{unit}_daily"] = target / (activity * window)
-    trip_length = 3 + rand.index("trip-length", 6, *line_key)
-    lines = lines.with_columns(
-        **targets, activity=activity,
-        anchor_day=pl.col("usage_from_day") + rand.index("anchor-day", 1, *line_key) * 0
-        + (rand.uniform("anchor-day", *line_key) * window).floor().cast(pl.Int64),
-        trip=rand.uniform("trip", *line_key) < pl.col("trip_chance"),
-        trip_start=pl.col("usage_from_day") + (rand.uniform("trip-start", *line_key)
-                                               * (window - 8).clip(1, None)).floor().cast(pl.Int64),
-        trip_length=trip_length,
+        targets[f"{unit}_daily"] = target / (pl.col("activity") * window)
+    lines = lines.select(
+        "line_id", "usage_profile", "activity", "usage_from_day", "usage_to_day", **targets,
+        # one guaranteed active day, so a line with a usage profile never has an empty month
+        anchor_day=pl.col("usage_from_day") + (_u("anchor-day") * window).floor().cast(pl.Int64),
+        trip=_u("trip") < pl.col("trip_chance"),
+        trip_start=pl.col("usage_from_day") + (_u("trip-start") * (window - 8).clip(1, None)).floor().cast(pl.Int64),
+        trip_length=3 + _draw_index("trip-length", 6),
     )
     days = pl.DataFrame({"day": pl.int_range(1, month.days + 1, eager=True, dtype=pl.Int64)})
-    key = (line, pl.lit(month.index), day)
-    on_trip = pl.col("trip") & (day >= pl.col("trip_start")) & (day < pl.col("trip_start") + pl.col("trip_length"))
-
-    def jitter(stream: str) -> pl.Expr:
-        u = rand.uniform(stream, *key)
-        return pl.when(profile == "heavy").then(0.85 + 0.3 * u).otherwise(0.5 + u)
-
-    domestic = pl.when(on_trip).then(0.25).otherwise(1.0)
-    data_daily = pl.col("data_daily") * jitter("data") * domestic * 1000
     rows = (days.join(lines, how="cross")
             .filter((day >= pl.col("usage_from_day")) & (day <= pl.col("usage_to_day")))
-            .filter((rand.uniform("active", *key) < pl.col("activity")) | (day == pl.col("anchor_day")) | on_trip)
-            .select(
-                "line_id", "day",
-                date=pl.lit(month.start) + pl.duration(days=day - 1),
-                voice_milli=((pl.col("voice_daily") * jitter("voice") * domestic * 100).round() * 10).cast(pl.Int64),
-                sms_count=(pl.col("sms_daily") * jitter("sms") * domestic).round().cast(pl.Int64),
-                data_milli=pl.when(pl.col("data_daily") > 0).then(data_daily.round().clip(1, None))
-                .otherwise(0).cast(pl.Int64),
-                roaming_voice_milli=pl.when(on_trip).then(
-                    (ROAMING_PER_TRIP_DAY["voice"] * jitter("roaming-voice") * 100).round() * 10)
-                .otherwise(0).cast(pl.Int64),
-                roaming_data_milli=pl.when(on_trip).then(
-                    (ROAMING_PER_TRIP_DAY["data"] * jitter("roaming-data") * 1000).round())
-                .otherwise(0).cast(pl.Int64),
-            ))
-    return rows.sort("day", "line_id")
+            .with_columns(on_trip=pl.col("trip") & (day >= pl.col("trip_start"))
+                          & (day < pl.col("trip_start") + pl.col("trip_length"))))
+    rows = rand.draws(rows, ("active",), line, month_key, day)
+    rows = rows.filter((_u("active") < pl.col("activity")) | (day == pl.col("anchor_day")) | pl.col("on_trip"))
+    rows = rand.draws(_drop_draws(rows), ("voice", "sms", "data", "roaming-voice", "roaming-data"),
+                      line, month_key, day)
+
+    def jitter(stream: str) -> pl.Expr:
+        return pl.when(profile == "heavy").then(0.85 + 0.3 * _u(stream)).otherwise(0.5 + _u(stream))
+
+    on_trip = pl.col("on_trip")
+    domestic = pl.when(on_trip).then(0.25).otherwise(1.0)
+    data_daily = pl.col("data_daily") * jitter("data") * domestic * 1000
+    return rows.select(
+        "line_id", "day",
+        date=pl.lit(month.start) + pl.duration(days=day - 1),
+        voice_milli=((pl.col("voice_daily") * jitter("voice") * domestic * 100).round() * 10).cast(pl.Int64),
+        sms_count=(pl.col("sms_daily") * jitter("sms") * domestic).round().cast(pl.Int64),
+        data_milli=pl.when(pl.col("data_daily") > 0).then(data_daily.round().clip(1, None))
+        .otherwise(0).cast(pl.Int64),
+        roaming_voice_milli=pl.when(on_trip).then(
+            (ROAMING_PER_TRIP_DAY["voice"] * jitter("roaming-voice") * 100).round() * 10)
+        .otherwise(0).cast(pl.Int64),
+        roaming_data_milli=pl.when(on_trip).then(
+            (ROAMING_PER_TRIP_DAY["data"] * jitter("roaming-data") * 1000).round())
+        .otherwise(0).cast(pl.Int64),
+    ).sort("day", "line_id")
 
 
 # --------------------------------------------------------------------------- charges
@@ -1435,18 +1505,17 @@ def recommend_savings(roster: dict[str, RosterEntry], contracts: dict[str, Contr
         elif months and all(m.is_zero for m in months):
             line_saving = saving("ZERO_USAGE_LINE", recurring)
         elif months:
-            three_month_usage = {u: sum((m.domestic(u) for m in months), D(0)) for u in UNITS}
-
-            def triple_cost(plan: Plan) -> Decimal:
+            three_month_usage = {u: months[0].domestic(u) + months[1].domestic(u) + months[2].domestic(u)
+                                 for u in UNITS}
+            triple_cost = {}  # 3 x cost(p)
+            for plan in contract.plans:
                 cost = 3 * contract.fee(plan)
-                for unit in UNITS:
-                    allowance = plan.allowance(unit)
-                    if allowance is not None:
-                        cost += max(D(0), three_month_usage[unit] - 3 * allowance) * plan.overage_rate(unit)
-                return cost
-
-            best = min(contract.plans, key=lambda p: (triple_cost(p), p.code != ordered.code, p.code))
-            difference = triple_cost(ordered) - triple_cost(best)
+                for unit, allowance, rate in plan.limits:
+                    if three_month_usage[unit] > 3 * allowance:
+                        cost += (three_month_usage[unit] - 3 * allowance) * rate
+                triple_cost[plan.code] = cost
+            best = min(contract.plans, key=lambda p: (triple_cost[p.code], p.code != ordered.code, p.code))
+            difference = triple_cost[ordered.code] - triple_cost[best.code]
             if difference >= 3:
                 line_saving = saving("PLAN_RIGHTSIZE", round_cents(difference / 3), recommended=best.code)
         if line_saving and line_saving.monthly_savings >= CENT:
@@ -1502,22 +1571,18 @@ class _PlantContext:
     fresh_number: Callable[[], str]
 
     def role_line(self, name: str) -> dict:
-        line = self.lines[self.profile.role_index(name)]
-        if not line["billed"] and self.month.key != "never":
-            pass
-        return line
+        return self.lines[self.profile.role_index(name)]
 
     def contract_of(self, line: dict) -> Contract:
         return self.profile.contract(line["carrier"])
 
 
-def _usage_charge(book: _InvoiceBook, line: dict, charge_type: str, quantity: Decimal, rate: Decimal,
-                  **extra) -> dict:
+def _usage_charge(line: dict, charge_type: str, quantity: Decimal, rate: Decimal) -> dict:
     unit, kind, code, description, seq = USAGE_CHARGES[charge_type]
     return {"account_index": line["account_index"], "line_id": line["line_id"], "msisdn": line["msisdn"],
             "line_order": line["line_id"], "seq": seq, "charge_type": charge_type, "charge_code": code,
             "description": description, "quantity_milli": _to_units(quantity, 3), "unit_rate": str(rate),
-            "amount_cents": _to_units(round_cents(rate * quantity), 2), **extra}
+            "amount_cents": _to_units(round_cents(rate * quantity), 2)}
 
 
 def _recurring_charges(line: dict, contract: Contract, *, line_order: int) -> list[dict]:
@@ -1616,23 +1681,23 @@ def _plant(plant: Plant, ctx: _PlantContext) -> list[tuple[int, str, str]]:
             quantity, found = limit.quantize(MILLI, rounding=ROUND_FLOOR) + MILLI, "USAGE_OVERBILLED"
         else:
             quantity, found = limit.quantize(MILLI, rounding=ROUND_FLOOR) - MILLI, None
-        replacement = _usage_charge(book, line, "overage_data", quantity, rate)
+        replacement = _usage_charge(line, "overage_data", quantity, rate)
         book.change(row, quantity_milli=replacement["quantity_milli"], unit_rate=replacement["unit_rate"],
                     amount_cents=replacement["amount_cents"])
         return expect(found) if found else []
     if plant.kind == "roaming_inflated":
         row = book.first(line_id, "roaming_data")
-        inflated = _usage_charge(book, line, "roaming_data", (usage.roaming_data * D("1.15")).quantize(MILLI),
+        inflated = _usage_charge(line, "roaming_data", (usage.roaming_data * D("1.15")).quantize(MILLI),
                                  contract.roaming_data_per_mb)
         book.change(row, quantity_milli=inflated["quantity_milli"], amount_cents=inflated["amount_cents"])
         return expect("USAGE_OVERBILLED")
     if plant.kind == "roaming_not_used":
-        book.add(_usage_charge(book, line, "roaming_voice", D("42.5"), contract.roaming_voice_per_min))
+        book.add(_usage_charge(line, "roaming_voice", D("42.5"), contract.roaming_voice_per_min))
         return expect("USAGE_OVERBILLED")
     if plant.kind == "roaming_rate_increase":
         row = book.first(line_id, "roaming_voice")
         rate = (contract.roaming_voice_per_min * D("1.2")).quantize(D("0.0001"))
-        repriced = _usage_charge(book, line, "roaming_voice", _from_milli(row["quantity_milli"]), rate)
+        repriced = _usage_charge(line, "roaming_voice", _from_milli(row["quantity_milli"]), rate)
         book.change(row, unit_rate=repriced["unit_rate"], amount_cents=repriced["amount_cents"])
         return expect("OVERAGE_RATE_MISMATCH")
     raise ValueError(f"unknown plant kind {plant.kind!r}")
@@ -1743,9 +1808,10 @@ FIXED_TIMESTAMP = datetime(2026, 1, 1, 0, 0, 0)
 
 def _milli_text(milli: pl.Expr) -> pl.Expr:
     """12345 -> "12.345", 12300 -> "12.3", 12000 -> "12"."""
-    whole = (milli // 1000).cast(pl.String)
-    fraction = (milli % 1000).cast(pl.String).str.zfill(3).str.strip_chars_end("0")
-    return pl.when(fraction == "").then(whole).otherwise(whole + pl.lit(".") + fraction)
+    text = pl.concat_str([(milli.abs() // 1000).cast(pl.String), pl.lit("."),
+                          (milli.abs() % 1000 + 1000).cast(pl.String).str.slice(1)])
+    text = text.str.strip_chars_end("0").str.strip_chars_end(".")
+    return pl.when(milli < 0).then(pl.lit("-") + text).otherwise(text)
 
 
 def _money_text(cents: pl.Expr, thousands: bool) -> pl.Expr:
@@ -1778,14 +1844,11 @@ def _column_plan(columns: Sequence[str], style: FileStyle, shuffle: random.Rando
 
 
 def _insert(frame: pl.DataFrame, rows: Sequence[tuple[int, pl.DataFrame]]) -> pl.DataFrame:
-    """Insert one-row frames so that each ends up at its data row index."""
+    """Insert one-row frames so that each ends up at its (distinct) data row index."""
     pieces, taken = [], 0
-    for position, row in sorted(rows, key=lambda item: item[0]):
-        pieces += [frame.slice(taken, position - len(pieces) // 2 - taken + len(pieces) // 2 - 0), row] \
-            if False else []
-        original_rows_before = position - sum(1 for p, _ in rows if p < position)
-        pieces.append(frame.slice(taken, original_rows_before - taken))
-        pieces.append(row)
+    for inserted_before, (position, row) in enumerate(sorted(rows, key=lambda item: item[0])):
+        original_rows_before = position - inserted_before
+        pieces += [frame.slice(taken, original_rows_before - taken), row]
         taken = original_rows_before
     pieces.append(frame.slice(taken))
     return pl.concat(pieces)
@@ -1799,9 +1862,13 @@ class _FileWriter:
         self.rand = rand
         self.phones = phones
 
-    def phone_column(self, e164: pl.Expr, stream: str) -> pl.Expr:
-        style = self.rand.index(f"phone-format/{stream}", len(self.phones.formats), pl.int_range(pl.len()))
-        return _phone_text(self.phones, e164, style)
+    def with_phones(self, frame: pl.DataFrame, column: str, stream: str) -> pl.DataFrame:
+        """Rewrite an E.164 column in the region's formats, chosen per row by a
+        multiplicative hash of the row number (cheaper than a full draw on big files)."""
+        salt = _stable_u64(f"{self.rand.seed}/{self.rand.customer_id}/{stream}") % (1 << 31)
+        row = pl.int_range(pl.len(), dtype=pl.Int64)
+        style = ((row * 2_654_435_761 + salt) % (1 << 32)) // (1 << 16) % len(self.phones.formats)
+        return frame.with_columns(_phone_text(self.phones, pl.col(column), style).alias(column))
 
     def text_frame(self, table: pl.DataFrame, kinds: dict[str, str], style: FileStyle) -> pl.DataFrame:
         date_format = "%Y-%m-%d" if style.dates == "iso" else self.profile.regional_date_format
@@ -1816,7 +1883,9 @@ class _FileWriter:
                 column = _milli_text(column)
             elif kind == COUNT:
                 column = column.cast(pl.String)
-            columns.append(pl.when(column == "").then(None).otherwise(column).alias(name))
+            if kind == TEXT:  # an empty text is an empty cell, not ""
+                column = pl.when(column == "").then(None).otherwise(column)
+            columns.append(column.alias(name))
         return table.select(columns)
 
     def write(self, path: Path, table: pl.DataFrame, kinds: dict[str, str], style: FileStyle,
@@ -2002,12 +2071,25 @@ class _SummaryBuilder:
             savings=self.counts["savings"])
 
 
-def _measured(milli: tuple[int, ...] | None) -> MeasuredUsage:
-    if milli is None:
-        return NO_USAGE
-    voice, sms, data, roaming_voice, roaming_data = milli
-    return MeasuredUsage(_from_milli(voice), D(sms), _from_milli(data), _from_milli(roaming_voice),
-                         _from_milli(roaming_data))
+class _MeasuredUsageBook:
+    """A month's measured usage per E.164 number, turned into Decimals on first use
+    (most lines are never asked for in months without savings history)."""
+
+    def __init__(self, totals: pl.DataFrame):
+        self._milli = {row[0]: row[1:] for row in totals.select("msisdn", *USAGE_COLUMNS_MILLI).iter_rows()}
+        self._measured: dict[str, MeasuredUsage] = {}
+
+    def __call__(self, msisdn: str) -> MeasuredUsage:
+        measured = self._measured.get(msisdn)
+        if measured is None:
+            milli = self._milli.get(msisdn)
+            if milli is None:
+                return NO_USAGE
+            voice, sms, data, roaming_voice, roaming_data = milli
+            measured = self._measured[msisdn] = MeasuredUsage(
+                _from_milli(voice), _from_milli(sms * 1000), _from_milli(data), _from_milli(roaming_voice),
+                _from_milli(roaming_data))
+        return measured
 
 
 @dataclass
@@ -2017,7 +2099,7 @@ class _CustomerGenerator:
     seed: int
     root: Path
     summary: _SummaryBuilder
-    usage_history: list[dict[str, tuple[int, ...]]] = field(default_factory=list)
+    usage_history: list[_MeasuredUsageBook] = field(default_factory=list)  # the last 3 months
 
     def run(self) -> None:
         profile = self.profile
@@ -2053,7 +2135,8 @@ class _CustomerGenerator:
     def fresh_imei(self) -> str:
         allocation = self.next_allocation
         self.next_allocation += 1
-        return pl.select(_imei(pl.lit(USER_DEVICES[0][2]), pl.lit(allocation, pl.Int64), self.imei_offset)).item()
+        payload = _imei_payload(pl.lit(USER_DEVICES[0][2]), pl.lit(allocation, pl.Int64), self.imei_offset)
+        return pl.select(_imei(payload)).item()
 
     def _write_customer_files(self) -> None:
         profile = self.profile
@@ -2076,12 +2159,8 @@ class _CustomerGenerator:
         month_lines = _month_lines(self.lines, month)
         usage = _usage_rows(month_lines, self.plans, month, self.rand)
         totals = usage.group_by("line_id").agg(pl.col(c).sum() for c in USAGE_COLUMNS_MILLI).sort("line_id")
-        usage_by_msisdn = {
-            row[0]: tuple(row[1:]) for row in totals.join(
-                month_lines.select("line_id", "msisdn"), on="line_id").select(
-                "msisdn", *USAGE_COLUMNS_MILLI).iter_rows()}
-        self.usage_history.append(usage_by_msisdn)
-        measured = lambda msisdn: _measured(usage_by_msisdn.get(msisdn))  # noqa: E731
+        measured = _MeasuredUsageBook(totals.join(month_lines.select("line_id", "msisdn"), on="line_id"))
+        self.usage_history = [*self.usage_history[-2:], measured]
 
         book = _InvoiceBook(_clean_charges(month_lines, totals, self.plans, self.features, self.roaming))
         role_lines = {row["line_id"]: row for row in
@@ -2103,14 +2182,14 @@ class _CustomerGenerator:
 
         history = None
         if month.index >= 2:
-            history = [lambda msisdn, h=h: _measured(h.get(msisdn)) for h in self.usage_history[-3:]]
+            history = self.usage_history
         savings = recommend_savings(roster, {c.carrier: c for c in profile.contracts}, history, month.start,
                                     customer_id=profile.customer_id, billing_month=month.key,
                                     currency=profile.currency)
 
         quarantine = []
         quarantine += self._write_roster(month, month_lines)
-        quarantine += self._write_invoices(month, invoices, book, month_lines)
+        quarantine += self._write_invoices(month, invoices)
         quarantine += self._write_usage(month, usage, month_lines)
         self._write_expected(month, quarantine, findings, savings)
 
@@ -2175,27 +2254,13 @@ class _CustomerGenerator:
                 chosen.append((fits[(turn + len(chosen)) % len(fits)], defect))
         return chosen
 
-    def _bad_rows(self, month: BillingMonth, defects: Sequence[Defect], template: dict, rows: int,
+    def _bad_rows(self, month: BillingMonth, cells: Sequence[tuple[Defect, dict]], rows: int,
                   stream: str) -> list[_BadRow]:
+        """Place each (defect, valid template row) at a distinct row of a file of `rows` good rows."""
         place = self.rand.python(f"bad-rows/{month.key}/{stream}")
-        bad_rows = []
-        for defect in defects:
-            position = place.randrange(rows + len(bad_rows) + 1)
-            bad_rows.append(_BadRow(position, template, defect, defect.value(month)))
-        return self._fix_positions(bad_rows)
-
-    @staticmethod
-    def _fix_positions(bad_rows: list[_BadRow]) -> list[_BadRow]:
-        """Positions were drawn one after another; make them distinct final row indexes."""
-        used: set[int] = set()
-        fixed = []
-        for bad in bad_rows:
-            position = bad.position
-            while position in used:
-                position += 1
-            used.add(position)
-            fixed.append(replace(bad, position=position))
-        return fixed
+        positions = sorted(place.sample(range(rows + len(cells)), len(cells)))
+        return [_BadRow(position, template, defect, defect.value(month))
+                for position, (defect, template) in zip(positions, cells)]
 
     def _record(self, path: Path, bad_rows: Sequence[_BadRow], inbox: Path) -> list[tuple[str, int, str, str]]:
         relative = path.relative_to(inbox).as_posix()
@@ -2210,8 +2275,8 @@ class _CustomerGenerator:
         profile, layout = self.profile, self.profile.layouts[month.index]
         style, fallback = self._effective(layout.roster, month_lines.height)
         true_word, false_word = VIP_WORDS[(CUSTOMERS.index(profile) + month.index) % len(VIP_WORDS)]
-        table = month_lines.select(
-            msisdn=self.writer.phone_column(pl.col("msisdn"), f"roster/{month.key}"),
+        table = self.writer.with_phones(month_lines, "msisdn", f"roster/{month.key}").select(
+            "msisdn",
             carrier="carrier", account_number="account_number", plan_code="plan_code",
             features=pl.col("features").list.join(";"), line_status="line_status",
             line_status_date="line_status_date", employee_id="employee_id", first_name="first_name",
@@ -2221,21 +2286,17 @@ class _CustomerGenerator:
             vip=pl.when("vip").then(pl.lit(true_word)).otherwise(pl.lit(false_word)),
             device_make="device_make", device_model="device_model", imei="imei")
         path = self.inbox(month) / f"roster.{style.format}"
-        template = table.row(0, named=True) | {"msisdn": self.fresh_number(), "imei": self.fresh_imei()}
         defects = [d for _, d in self._defects_for(month, ROSTER_DEFECTS, [(path.name, style)], ROSTER_KINDS)]
-        # Each bad roster row is an extra line nobody bills: a fresh number and IMEI.
-        bad_rows = []
-        for defect in defects:
-            line_template = template | {"msisdn": self.fresh_number(), "imei": self.fresh_imei()}
-            bad_rows += self._bad_rows(month, [defect], line_template, table.height + len(bad_rows),
-                                       f"roster/{defect.reason}/{defect.column}")
-        bad_rows = self._fix_positions(bad_rows)
+        # Each bad roster row is an extra line nobody bills or uses: a fresh number and IMEI.
+        cells = [(defect, table.row(0, named=True) | {"msisdn": self.fresh_number(), "imei": self.fresh_imei()})
+                 for defect in defects]
+        bad_rows = self._bad_rows(month, cells, table.height, "roster")
         self.writer.write(path, table, ROSTER_KINDS, style, bad_rows, month)
         self.summary.add(path, "roster", table.height + len(bad_rows),
                          _variant_labels(style, profile, "roster") + fallback)
         return self._record(path, bad_rows, self.inbox(month))
 
-    def _write_invoices(self, month: BillingMonth, invoices, book: _InvoiceBook, month_lines) -> list:
+    def _write_invoices(self, month: BillingMonth, invoices: dict[int, tuple[Invoice, pl.DataFrame]]) -> list:
         profile, layout = self.profile, self.profile.layouts[month.index]
         quarantine = []
         files = []
@@ -2247,11 +2308,10 @@ class _CustomerGenerator:
         for account_index, invoice, rows, style, fallback, path in files:
             account = profile.accounts[account_index]
             invoice_date = month.end + timedelta(days=3 + 2 * account_index)
-            table = rows.select(
+            table = self.writer.with_phones(rows, "msisdn", f"invoice/{invoice.invoice_number}").select(
                 invoice_number=pl.lit(invoice.invoice_number), carrier=pl.lit(invoice.carrier),
                 account_number=pl.lit(account.account_number), invoice_date=pl.lit(invoice_date),
-                period_start=pl.lit(month.start), period_end=pl.lit(month.end),
-                msisdn=self.writer.phone_column(pl.col("msisdn"), f"invoice/{invoice.invoice_number}"),
+                period_start=pl.lit(month.start), period_end=pl.lit(month.end), msisdn="msisdn",
                 charge_type="charge_type", charge_code="charge_code", description="description",
                 quantity="quantity_milli", unit_rate="unit_rate", amount="amount_cents",
                 invoice_total="invoice_total")
@@ -2260,7 +2320,8 @@ class _CustomerGenerator:
                         "charge_code": "SIM-SWAP", "description": "Replacement SIM card", "quantity": None,
                         "unit_rate": None, "amount": 500}
             mine = [d for name, d in defects if name == path.name]
-            bad_rows = self._bad_rows(month, mine, template, table.height, f"invoice/{invoice.invoice_number}")
+            bad_rows = self._bad_rows(month, [(d, template) for d in mine], table.height,
+                                      f"invoice/{invoice.invoice_number}")
             self.writer.write(path, table, INVOICE_KINDS, style, bad_rows, month)
             self.summary.add(path, "invoice", table.height + len(bad_rows),
                              _variant_labels(style, profile, "invoice") + fallback)
@@ -2287,12 +2348,12 @@ class _CustomerGenerator:
         quarantine = []
         for path, (style, rows) in zip(paths, files):
             stream = f"usage/{path.name}"
-            written = rows.select(
-                date="date", msisdn=self.writer.phone_column(pl.col("msisdn"), f"{stream}/{month.key}"),
+            written = self.writer.with_phones(rows, "msisdn", f"{stream}/{month.key}").select(
+                date="date", msisdn="msisdn",
                 imei="imei", voice_minutes="voice_milli", sms_count="sms_count", data_mb="data_milli",
                 roaming_voice_minutes="roaming_voice_milli", roaming_data_mb="roaming_data_milli")
             mine = [d for name, d in defects if name == path.name]
-            bad_rows = self._bad_rows(month, mine, template, written.height, stream)
+            bad_rows = self._bad_rows(month, [(d, template) for d in mine], written.height, stream)
             self.writer.write(path, written, USAGE_KINDS, style, bad_rows, month)
             self.summary.add(path, "usage", written.height + len(bad_rows), _variant_labels(style, profile, "usage"))
             quarantine += self._record(path, bad_rows, self.inbox(month))
@@ -2300,14 +2361,16 @@ class _CustomerGenerator:
 
     def _usage_template(self, month: BillingMonth, table: pl.DataFrame, month_lines: pl.DataFrame) -> dict:
         """A valid usage row for a light user on a day without activity, so it never doubles a day."""
-        light = month_lines.filter(pl.col("has_usage") & (pl.col("usage_profile") == "light")
-                                   & (pl.col("usage_from_day") == 1) & (pl.col("usage_to_day") == month.days))
-        candidate = light.row(0, named=True)
-        busy = set(table.filter(pl.col("line_id") == candidate["line_id"])["day"].to_list())
-        day = next(d for d in range(1, month.days + 1) if d not in busy)
-        return {"date": month.start + timedelta(days=day - 1), "msisdn": candidate["msisdn"],
-                "imei": candidate["imei"], "voice_minutes": 4500, "sms_count": 2, "data_mb": 35250,
-                "roaming_voice_minutes": 0, "roaming_data_mb": 0}
+        light = month_lines.filter(pl.col("has_usage") & (pl.col("usage_profile") == "light"))
+        for candidate in light.select("line_id", "msisdn", "imei").iter_rows(named=True):
+            busy = set(table.filter(pl.col("line_id") == candidate["line_id"])["day"].to_list())
+            free = [d for d in range(1, month.days + 1) if d not in busy]
+            if free:
+                return {"date": month.start + timedelta(days=free[0] - 1), "msisdn": candidate["msisdn"],
+                        "imei": candidate["imei"], "voice_minutes": 4500, "sms_count": 2, "data_mb": 35250,
+                        "roaming_voice_minutes": 0, "roaming_data_mb": 0}
+        raise RuntimeError(f"{self.profile.customer_id} {month.key}: no light user with an idle day "
+                           "to carry the bad usage rows")
 
     def _write_expected(self, month: BillingMonth, quarantine, findings: list[Finding],
                         savings: list[Saving]) -> None:
