@@ -6,7 +6,7 @@ allocation and the trend come from the warehouse with DuckDB.
 """
 
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.money import total_text
 from assets.publish import FINDINGS_CSV_COLUMNS, PUBLISH_GROUP, SAVINGS_CSV_COLUMNS
@@ -14,7 +14,8 @@ from assets.savings_rules import month_name
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot
 from pipelines.partitions import customer_months, split_key
-from pipelines.resources import DataRootResource
+from pipelines.resources import DataRootResource, DeliveryResource
+from pipelines.storage import DeliveryError
 from reports.workbook import CustomerReport, write_workbook
 
 MONEY_2 = pl.Decimal(18, 2)
@@ -124,5 +125,35 @@ def customer_report(context: AssetExecutionContext, data_root: DataRootResource)
             "quarantined_rows": report.quarantined_rows,
             "trend_months": report.trend.height,
             "published_file": MetadataValue.path(f"published/{customer_id}/{month}/report.xlsx"),
+        }
+    )
+
+
+DELIVERED_FILES = ("report.xlsx", "findings.csv", "savings.csv", "quarantine.csv")
+
+
+@asset(
+    partitions_def=customer_months,
+    group_name=PUBLISH_GROUP,
+    kinds={"s3"},
+    deps=[customer_report, "findings_report", "savings_report", "quarantine_report"],
+    description="Delivers the customer-month's published files to the delivery target (local folder or S3), "
+    "then manifest.json listing every file with its size and SHA-256, written last.",
+)
+def delivery(context: AssetExecutionContext, data_root: DataRootResource, delivery: DeliveryResource) -> MaterializeResult:
+    customer_id, month = split_key(context.partition_key)
+    folder = data_root.root.published_dir(customer_id, month)
+    files = [folder / name for name in DELIVERED_FILES]
+    missing = [p.name for p in files if not p.exists()]
+    if missing:
+        raise Failure(description=f"{customer_id} {month}: nothing delivered, {', '.join(missing)} not published")
+    try:
+        manifest = delivery.store(data_root.root).deliver(customer_id, month, files)
+    except DeliveryError as problem:
+        raise Failure(description=f"{customer_id} {month}: {problem}") from None
+    return MaterializeResult(
+        metadata={
+            "target": delivery.target if delivery.target == "local" else f"s3://{delivery.bucket}/{delivery.prefix}",
+            "files": MetadataValue.json({f["name"]: {"bytes": f["size"], "sha256": f["sha256"]} for f in manifest["files"]}),
         }
     )

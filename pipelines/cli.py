@@ -186,6 +186,30 @@ def command_sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_reports_url(args: argparse.Namespace) -> int:
+    """Download links for one customer-month's delivered files, for that customer only."""
+    data_root = resolve_data_root(args.data_root)
+    prepare_environment(data_root)
+    customer_id, month = validate_id(args.customer), validate_month(args.month)
+    if not data_root.customer_file(customer_id).exists():
+        raise UsageError(f"customer {customer_id!r} is not registered (no customers/{customer_id}/customer.yaml)")
+    if not 1 <= args.expires <= 7 * 24 * 3600:
+        raise UsageError("--expires must be between 1 second and 7 days (604800 seconds)")
+    from pipelines.resources import DeliveryResource
+    from pipelines.storage import DeliveryError, object_key
+
+    store = DeliveryResource.from_environment(deferred=False).store(data_root)
+    try:
+        manifest = store.manifest(customer_id, month)
+    except DeliveryError as problem:
+        raise UsageError(str(problem)) from None
+    if manifest is None:
+        raise UsageError(f"no delivery for {customer_id} {month}: its manifest.json is missing (run tem run first)")
+    for entry in manifest["files"]:
+        print(f"{entry['name']}\t{store.link(object_key(customer_id, month, entry['name']), args.expires)}")
+    return 0
+
+
 def command_ui(args: argparse.Namespace) -> int:
     data_root = resolve_data_root(args.data_root)
     prepare_environment(data_root)
@@ -210,6 +234,14 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=20261)
     sample.add_argument("--lines", type=int, default=None, help="scale customer globex up to N lines (benchmarks)")
     sample.set_defaults(handler=command_sample_data)
+
+    reports = commands.add_parser("reports", help="delivered reports").add_subparsers(dest="reports", required=True)
+    url = reports.add_parser("url", help="print download links for a customer-month's delivered files")
+    url.add_argument("--data-root")
+    url.add_argument("--customer", required=True, metavar="ID")
+    url.add_argument("--month", required=True, metavar="YYYY-MM")
+    url.add_argument("--expires", type=int, default=3600, metavar="SECONDS", help="link lifetime (default 3600)")
+    url.set_defaults(handler=command_reports_url)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on a data root")
     ui.add_argument("--data-root")

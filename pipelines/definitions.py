@@ -10,7 +10,7 @@ from dagster import Definitions, EnvVar
 from assets import audit, ingest, publish, report, savings
 from pipelines import automation
 from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
-from pipelines.resources import DataRootResource, PseudonymKeyResource
+from pipelines.resources import DataRootResource, DeliveryResource, PseudonymKeyResource
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
@@ -24,6 +24,7 @@ def _resources() -> dict:
     return {
         "data_root": DataRootResource(path=data_root),
         "pseudonym_key": PseudonymKeyResource(master_key=master_key),
+        "delivery": DeliveryResource.from_environment(),
     }
 
 
@@ -41,7 +42,8 @@ audit_defs = Definitions(assets=[audit.line_month_usage, audit.findings], asset_
 savings_defs = Definitions(assets=[savings.savings])
 
 publish_defs = Definitions(
-    assets=[publish.quarantine_report, publish.findings_report, publish.savings_report, report.customer_report]
+    assets=[publish.quarantine_report, publish.findings_report, publish.savings_report, report.customer_report,
+            report.delivery]
 )
 
 jobs_defs = Definitions(

@@ -7,13 +7,15 @@ definitions.py), so the UI shows it and tests can pass their own.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Optional
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 
 from assets.pseudonymize import Pseudonymizer, load_or_create_dev_key, parse_master_key
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot, validate_id
+from pipelines.storage import DeliveryError, LocalStore, ObjectStore, S3Store
 
 log = logging.getLogger("tem")
 
@@ -50,3 +52,38 @@ class PseudonymKeyResource(ConfigurableResource):
             )
             key = load_or_create_dev_key(data_root.secrets_dir())
         return Pseudonymizer(key, customer_id)
+
+
+class DeliveryResource(ConfigurableResource):
+    """Where published files are delivered: the data root's published/ folder (default) or an S3 bucket.
+
+    S3 credentials come from the standard AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_PROFILE, instance roles), never from this configuration."""
+
+    target: str = "local"  # "local" or "s3"
+    bucket: Optional[str] = None
+    prefix: str = ""
+    endpoint_url: Optional[str] = None  # an S3-compatible endpoint; empty for AWS
+    region: Optional[str] = None
+
+    @classmethod
+    def from_environment(cls, deferred: bool = True) -> "DeliveryResource":
+        """TEM_DELIVERY, TEM_S3_BUCKET, TEM_S3_PREFIX, TEM_S3_ENDPOINT_URL, AWS_REGION; as EnvVar for Dagster
+        (deferred, shown in the UI) or as values for the command line."""
+        def setting(name: str):
+            if not os.environ.get(name):
+                return None
+            return EnvVar(name) if deferred else os.environ[name]
+
+        return cls(target=os.environ.get("TEM_DELIVERY") or "local", bucket=setting("TEM_S3_BUCKET"),
+                   prefix=os.environ.get("TEM_S3_PREFIX", ""), endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
+                   region=setting("AWS_REGION"))  # fmt: skip
+
+    def store(self, data_root: DataRoot) -> ObjectStore:
+        if self.target == "local":
+            return LocalStore(data_root.path / "published")
+        if self.target == "s3":
+            if not self.bucket:
+                raise DeliveryError("delivery target s3 needs a bucket: set TEM_S3_BUCKET")
+            return S3Store(self.bucket, self.prefix, self.endpoint_url, self.region)
+        raise DeliveryError(f"unknown delivery target {self.target!r}: use 'local' or 's3' (TEM_DELIVERY)")

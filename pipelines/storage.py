@@ -1,0 +1,152 @@
+"""Object stores behind one interface: the local published/ folder and an S3 bucket (through boto3).
+
+Keys are `<customer_id>/<YYYY-MM>/<file>` under the store's prefix; every part is validated
+before it becomes a key. S3 objects are written with server-side encryption requested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from pipelines.layout import atomic_replace, temp_path_for, validate_id, validate_month
+
+MANIFEST = "manifest.json"
+FILE_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+class DeliveryError(RuntimeError):
+    """A delivery or link request that cannot be served; the message says what to do."""
+
+
+def object_key(customer_id: str, month: str, name: str) -> str:
+    if not name or name.startswith(".") or not set(name) <= FILE_NAME_CHARACTERS:
+        raise DeliveryError(f"file name {name!r} may not be delivered")
+    return f"{validate_id(customer_id)}/{validate_month(month)}/{name}"
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_manifest(customer_id: str, month: str, files: list[Path]) -> bytes:
+    """Every delivered file with its size and SHA-256; no timestamps, so the same files give the same manifest."""
+    entries = [{"name": p.name, "size": p.stat().st_size, "sha256": file_digest(p)} for p in sorted(files)]
+    document = {"customer_id": customer_id, "billing_month": month, "files": entries}
+    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
+
+
+class ObjectStore(ABC):
+    @abstractmethod
+    def put_file(self, key: str, path: Path) -> None: ...
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes | None: ...
+
+    @abstractmethod
+    def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    def link(self, key: str, expires_seconds: int) -> str: ...
+
+    def deliver(self, customer_id: str, month: str, files: list[Path]) -> dict:
+        """Upload the files, then the manifest last: a reader that finds a manifest finds a complete delivery."""
+        manifest_key = object_key(customer_id, month, MANIFEST)
+        self.delete(manifest_key)  # a re-delivery is incomplete until its new manifest is written
+        for path in sorted(files):
+            self.put_file(object_key(customer_id, month, path.name), path)
+        manifest = build_manifest(customer_id, month, files)
+        self.put_bytes(manifest_key, manifest)
+        return json.loads(manifest)
+
+    def manifest(self, customer_id: str, month: str) -> dict | None:
+        data = self.get_bytes(object_key(customer_id, month, MANIFEST))
+        return None if data is None else json.loads(data)
+
+
+class LocalStore(ObjectStore):
+    """The data root's published/ folder: files are already in place; only the manifest is written."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        if target.resolve() == path.resolve():
+            return
+        tmp = temp_path_for(target)
+        tmp.write_bytes(path.read_bytes())
+        atomic_replace(tmp, target)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        tmp = temp_path_for(target)
+        tmp.write_bytes(data)
+        atomic_replace(tmp, target)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        path = self._path(key)
+        return path.read_bytes() if path.exists() else None
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def link(self, key: str, expires_seconds: int) -> str:
+        return self._path(key).resolve().as_uri()  # a local file needs no signature; it never expires
+
+
+class S3Store(ObjectStore):
+    """An S3 bucket (or any S3-compatible endpoint) under a prefix, through boto3."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None,
+                 client=None):  # fmt: skip
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client or boto3.client(
+            "s3", endpoint_url=endpoint_url or None, region_name=region or os.environ.get("AWS_REGION", "us-east-1"),
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        )  # fmt: skip
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_file(self, key: str, path: Path) -> None:
+        self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs={"ServerSideEncryption": "AES256"})
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ServerSideEncryption="AES256",
+                               ContentType="application/json")  # fmt: skip
+
+    def get_bytes(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise DeliveryError(f"s3://{self.bucket}/{self._key(key)}: {error.response['Error'].get('Code')}") from None
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def link(self, key: str, expires_seconds: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=expires_seconds
+        )
