@@ -275,25 +275,27 @@ RULES: tuple[Rule, ...] = (
         "INVOICE_TOTAL_MISMATCH",
         "The invoice states a total above the sum of its charges (by more than 0.01): the difference is disputed.",
         """
-        WITH every_charge AS (
-            SELECT carrier, account_number, invoice_number, amount, invoice_total FROM charges
-            UNION ALL  -- quarantined rows of the invoice still count towards its stated total
-            SELECT carrier, account_number, invoice_number, amount, NULL FROM rejected_charges
-            WHERE amount IS NOT NULL AND invoice_number IS NOT NULL
-        ), invoices AS (
+        WITH invoices AS (
             SELECT carrier, account_number, invoice_number, mode(invoice_total) AS invoice_total,
                    sum(amount) AS charges_total, count(*) AS charge_count
-            FROM every_charge GROUP BY ALL
+            FROM charges GROUP BY ALL
+        ), quarantined AS (  -- rows we could not accept are not charges we can add up; the evidence says so
+            SELECT carrier, account_number, invoice_number, count(*) AS rows_quarantined
+            FROM rejected_charges WHERE invoice_number IS NOT NULL GROUP BY ALL
         )
-        SELECT 'INVOICE_TOTAL_MISMATCH' AS finding_type, carrier, account_number, invoice_number,
+        SELECT 'INVOICE_TOTAL_MISMATCH' AS finding_type, i.carrier, i.account_number, i.invoice_number,
                NULL::VARCHAR AS msisdn, NULL::VARCHAR AS employee_id, NULL::VARCHAR AS charge_type,
                NULL::VARCHAR AS charge_code, invoice_total AS billed_amount, charges_total AS expected_amount,
                invoice_total - charges_total AS disputed_amount, charge_count, []::BIGINT[] AS consumed,
                format('Invoice {} ({}, account {}) states a total of {} {}, but its {} charges add up to {} {}. '
-                      || 'Dispute the difference, {} {}.',
-                      invoice_number, carrier, account_number, money(invoice_total), $currency, charge_count,
-                      money(charges_total), $currency, money(invoice_total - charges_total), $currency) AS evidence
-        FROM invoices
+                      || 'Dispute the difference, {} {}.{}',
+                      i.invoice_number, i.carrier, i.account_number, money(invoice_total), $currency, charge_count,
+                      money(charges_total), $currency, money(invoice_total - charges_total), $currency,
+                      CASE WHEN q.rows_quarantined > 0
+                           THEN format(' Note: {} row(s) of this invoice were quarantined and are not in that sum; '
+                                       || 'see quarantine.csv.', q.rows_quarantined)
+                           ELSE '' END) AS evidence
+        FROM invoices i LEFT JOIN quarantined q USING (carrier, account_number, invoice_number)
         WHERE invoice_total IS NOT NULL AND invoice_total - charges_total > 0.01
         """,
     ),

@@ -188,8 +188,8 @@ CASES = {
     "invoice total below the charges is not disputed": (
         [line()], [charge(total="30.00")], [], [],
     ),
-    "a quarantined charge still counts towards the stated total": (
-        [line()], [charge(total="39.00")], [], [],
+    "quarantined rows are not in the sum of the charges": (
+        [line()], [charge(total="39.00")], [], [("INVOICE_TOTAL_MISMATCH", "INV-1", None, None, "5.00")],
     ),
     "credits and account-level charges are left alone": (
         [line()],
@@ -216,6 +216,15 @@ def test_rule_cases(name):
     rejected = [charge("bogus", "X", "5.00", total="39.00")] if "quarantined" in name else ()
     found, _ = audit(lines, charges, usages, rejected)
     assert sorted(found, key=str) == sorted(expected, key=str)
+
+
+def test_total_mismatch_evidence_mentions_quarantined_rows():
+    _, found = audit([line()], [charge(total="39.00")], [], [charge("bogus", "X", "5.00", total="39.00")])
+    assert found["evidence"][0] == (
+        "Invoice INV-1 (northwind-mobile, account ACC-1) states a total of 39.00 USD, but its 1 charges add up to "
+        "34.00 USD. Dispute the difference, 5.00 USD. Note: 1 row(s) of this invoice were quarantined and are not in "
+        "that sum; see quarantine.csv."
+    )
 
 
 def test_findings_carry_amounts_and_evidence():
