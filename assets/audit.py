@@ -37,6 +37,7 @@ ORDER BY msisdn
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_duckdb",
     group_name=AUDIT_GROUP,
     kinds={"duckdb", "parquet"},
     deps=["device_usage"],
@@ -80,6 +81,7 @@ def currency_of(warehouse: Warehouse, customer_id: str) -> str:
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_duckdb",
     group_name=AUDIT_GROUP,
     kinds={"duckdb", "parquet"},
     deps=["customer_contracts", "roster", "invoice_charges", line_month_usage],

@@ -104,8 +104,10 @@ def _markdown_table(frame: pl.DataFrame) -> str:
     return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.iter_rows())
 
 
+# Concurrency pools (limits in dagster.yaml) keep a backfill of many customer-months from running more
+# heavy steps at once than the machine has cores and memory for.
 ASSET_KW = dict(partitions_def=customer_months, group_name=INGEST_GROUP, kinds={"polars", "parquet"},
-                deps=["customer_contracts"])  # fmt: skip
+                deps=["customer_contracts"], pool="tem_ingest")  # fmt: skip
 
 
 @asset(description="The month's line and employee inventory, validated and pseudonymized.", **ASSET_KW)

@@ -97,6 +97,7 @@ def published_quarantine(data_root: DataRoot, warehouse, customer_id: str, month
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_publish",
     group_name=PUBLISH_GROUP,
     kinds={"csv"},
     deps=["roster", "invoice_charges", "device_usage"],
@@ -210,6 +211,7 @@ def publish_table(context: AssetExecutionContext, data_root: DataRootResource, p
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_publish",
     group_name=PUBLISH_GROUP,
     kinds={"csv"},
     deps=["findings"],
@@ -223,6 +225,7 @@ def findings_report(context: AssetExecutionContext, data_root: DataRootResource,
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_publish",
     group_name=PUBLISH_GROUP,
     kinds={"csv"},
     deps=["savings"],

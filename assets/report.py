@@ -103,6 +103,7 @@ def gather_report(data_root: DataRoot, warehouse: Warehouse, customer_id: str, m
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_publish",
     group_name=PUBLISH_GROUP,
     kinds={"excel"},
     deps=["findings_report", "savings_report", "quarantine_report", "invoice_charges", "roster"],
@@ -134,6 +135,7 @@ DELIVERED_FILES = ("report.xlsx", "findings.csv", "savings.csv", "quarantine.csv
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_publish",
     group_name=PUBLISH_GROUP,
     kinds={"s3"},
     deps=[customer_report, "findings_report", "savings_report", "quarantine_report"],

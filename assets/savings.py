@@ -63,6 +63,7 @@ def history_status(data_root: DataRoot, warehouse: Warehouse, customer_id: str, 
 
 @asset(
     partitions_def=customer_months,
+    pool="tem_duckdb",
     group_name=SAVINGS_GROUP,
     kinds={"duckdb", "parquet"},
     deps=["customer_contracts", "roster", AssetDep(line_month_usage, partition_mapping=THREE_MONTH_HISTORY)],
