@@ -1,0 +1,101 @@
+"""Cell values at the Excel boundary: amounts as floats, text as Excel accepts it."""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+from openpyxl.cell import WriteOnlyCell
+
+EXCEL_MAX_ROWS = 1_048_576
+EXCEL_MAX_CELL_TEXT = 32_767
+ROWS_PER_CHUNK = 2_000
+TEXT_CHARACTERS_PER_WIDTH = 1.15  # column widths count digits; running text is narrower
+
+# characters XML 1.0 forbids (openpyxl refuses them too); tab, newline and carriage return are allowed
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def excel_number(amount: Decimal | int | None) -> float | int | None:
+    """The one place an amount becomes a float: Excel stores numbers as doubles."""
+    if amount is None or isinstance(amount, int):
+        return amount
+    return float(amount)
+
+
+def excel_text(value: object) -> str:
+    """A value as cell text Excel accepts: XML-legal characters, at most 32,767 of them."""
+    text = _ILLEGAL_XML.sub("", value if isinstance(value, str) else str(value))
+    return text[:EXCEL_MAX_CELL_TEXT]
+
+
+def text_cell(ws, value: object) -> WriteOnlyCell:
+    """A write-only cell holding `value`; text stays text even when it starts with "=".
+
+    openpyxl makes any string starting with "=" a formula: carrier data such as "=HYPERLINK(...)" in an
+    evidence text would otherwise become a live formula in the customer's workbook.
+    """
+    cell = WriteOnlyCell(ws, value=value)
+    if cell.data_type == "f":
+        cell.data_type = "s"
+    return cell
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a Findings/Savings style table: frame field, header shown, and how it is shown."""
+
+    field: str
+    header: str
+    kind: str = "text"  # "text", "wide" (long text, wrapped) or "money"
+
+    @property
+    def is_money(self) -> bool:
+        return self.kind == "money"
+
+    @property
+    def is_wide(self) -> bool:
+        return self.kind == "wide"
+
+
+def check_fits_one_sheet(frame: pl.DataFrame, sheet: str) -> None:
+    if frame.height + 1 > EXCEL_MAX_ROWS:
+        raise ValueError(f"{sheet}: {frame.height} rows do not fit one Excel sheet ({EXCEL_MAX_ROWS - 1} at most)")
+
+
+def _as_cell_text(column: Column) -> pl.Expr:
+    """Text of a column as Excel accepts it (see `excel_text`), null when empty; done by polars a slice at a time."""
+    text = (
+        pl.col(column.field)
+        .cast(pl.String)
+        .str.replace_all(_ILLEGAL_XML.pattern, "")
+        .str.slice(0, EXCEL_MAX_CELL_TEXT)
+    )
+    return pl.when(text.str.len_chars() > 0).then(text).alias(column.field)  # empty text: no cell, as for null
+
+
+def _wrapped_lines(columns: list[Column], widths: list[float]) -> pl.Expr:
+    """Lines the tallest wrapped cell of a row needs (an estimate: the font is proportional)."""
+    counts = [
+        (pl.col(c.field).cast(pl.String).str.len_chars() / (width * TEXT_CHARACTERS_PER_WIDTH)).ceil().cast(pl.Int64)
+        + pl.col(c.field).cast(pl.String).str.count_matches("\n", literal=True)
+        for c, width in zip(columns, widths)
+        if c.is_wide
+    ]
+    return pl.max_horizontal(pl.lit(1), *counts).alias("__lines")  # nulls count as one line
+
+
+def data_rows(frame: pl.DataFrame, columns: list[Column], widths: list[float]) -> Iterator[tuple[int, list]]:
+    """(lines, values) of each row of `frame`, in order, streamed from polars a slice at a time.
+
+    `values` follow `columns`: amounts as floats (`excel_number`), text cleaned by `excel_text`'s rules,
+    None where there is nothing to show. `lines` is how many lines the row's wrapped text needs: LibreOffice
+    does not grow rows to fit wrapped text when it opens a file, and Excel cannot be relied on to either.
+    """
+    shown = [pl.col(c.field) if c.is_money else _as_cell_text(c) for c in columns]
+    selection = [_wrapped_lines(columns, widths), *shown]
+    money = [column.is_money for column in columns]
+    for piece in frame.iter_slices(ROWS_PER_CHUNK):
+        for lines, *values in piece.select(selection).iter_rows():
+            yield lines, [excel_number(value) if is_money else value for is_money, value in zip(money, values)]

@@ -1,0 +1,450 @@
+"""The customer's monthly workbook (reports/): sheets, totals, charts, formats, determinism and size."""
+
+import hashlib
+import time
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+from openpyxl.chart import BarChart, LineChart
+
+from reports.styles import currency_format
+from reports.workbook import (
+    FINDINGS_CSV_COLUMNS,
+    SAVINGS_CSV_COLUMNS,
+    CustomerReport,
+    document_time,
+    write_workbook,
+)
+
+CENT = Decimal("0.01")
+MONEY = pl.Decimal(18, 4)
+TOTAL = pl.Decimal(18, 2)
+SHEETS = ["Summary", "Findings", "Savings", "Cost allocation", "Trend"]
+FINDING_TYPES = [
+    "UNKNOWN_LINE", "CANCELLED_LINE_BILLED", "DUPLICATE_CHARGE", "UNORDERED_FEATURE", "PLAN_RATE_MISMATCH",
+    "FEATURE_RATE_MISMATCH", "USAGE_OVERBILLED", "OVERAGE_RATE_MISMATCH", "INVOICE_TOTAL_MISMATCH",
+]  # fmt: skip
+SAVINGS_TYPES = ["TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE"]
+
+
+def finding(carrier, account, invoice, msisdn, employee, kind, charge_type, code, billed, expected, disputed, evidence):
+    return {
+        "customer_id": "C042", "billing_month": "2026-09", "carrier": carrier, "account_number": account,
+        "invoice_number": invoice, "msisdn": msisdn, "employee_id": employee, "finding_type": kind,
+        "charge_type": charge_type, "charge_code": code, "billed_amount": Decimal(billed),
+        "expected_amount": None if expected is None else Decimal(expected), "disputed_amount": Decimal(disputed),
+        "currency": "USD", "evidence": evidence,
+    }  # fmt: skip
+
+
+def saving(carrier, msisdn, employee, kind, current, recommended, feature, monthly, rationale):
+    return {
+        "customer_id": "C042", "billing_month": "2026-09", "carrier": carrier, "msisdn": msisdn,
+        "employee_id": employee, "savings_type": kind, "current_plan_code": current,
+        "recommended_plan_code": recommended, "feature_code": feature, "monthly_savings": Decimal(monthly),
+        "annual_savings": Decimal(monthly) * 12, "currency": "USD", "rationale": rationale,
+    }  # fmt: skip
+
+
+def findings_frame(rows):
+    schema = {c: MONEY if c.endswith("_amount") else pl.String for c in FINDINGS_CSV_COLUMNS}
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def savings_frame(rows):
+    schema = {c: MONEY if c in ("monthly_savings", "annual_savings") else pl.String for c in SAVINGS_CSV_COLUMNS}
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def sample_report(currency="USD", **changes) -> CustomerReport:
+    findings = [
+        finding("Verizon", "0012345", "VZ-9001", "+12025550101", "E100", "UNKNOWN_LINE", None, None,
+                "64.9900", "0", "64.9900", "Invoice VZ-9001 (Verizon, account 0012345) bills 2 charge(s) totalling "
+                "64.99 USD to +12025550101, a number that is not on the customer's line roster for September 2026."),
+        finding("Verizon", "0012345", "VZ-9001", "+12025550102", "E101", "DUPLICATE_CHARGE", "plan", "UNL-50",
+                "100.0000", "50.0000", "50.0000", "Plan UNL-50 billed 2 times (50.00 + 50.00 USD); due once."),
+        finding("AT&T", "8800-1", "ATT-77", "+12025550103", "E102", "PLAN_RATE_MISMATCH", "plan", "BIZ-20",
+                "25.0050", "20.0000", "5.0050", "Plan BIZ-20 at 25.01 USD costs 20.00 USD <contract> & discount."),
+        finding("AT&T", "8800-1", "ATT-77", "+12025550104", "E103", "PLAN_RATE_MISMATCH", "plan", "BIZ-20",
+                "22.0000", "20.0000", "2.0000", "Plan BIZ-20 at 22.00 USD costs 20.00 USD."),
+        finding("T-Mobile", "TM-5", "TM-2026-09", "+12025550105", "E104", "USAGE_OVERBILLED", "overage_data", "DATA",
+                "30.1234", "10.0000", "20.1234", "Overage 300 MB\tbilled, 100 MB\x07 over the allowance."),
+        finding("T-Mobile", "TM-5", "TM-2026-09", None, None, "INVOICE_TOTAL_MISMATCH", None, None,
+                "1000.0000", "990.0000", "10.0000", "Invoice total 1000.00 USD, charges sum to 990.00 USD."),
+    ]  # fmt: skip
+    savings = [
+        saving("Verizon", "+12025550110", "E200", "TERMINATED_EMPLOYEE_LINE", "UNL-50", None, None, "50.0000",
+               "Employee E200 left on 2026-07-31; the line is still billed. Cancel it."),
+        saving("Verizon", "+12025550111", "E201", "ZERO_USAGE_LINE", "UNL-50", None, None, "50.0000",
+               "No calls, texts or data for three months."),
+        saving("AT&T", "+12025550112", "E202", "PLAN_RIGHTSIZE", "BIZ-20", "BIZ-10", None, "7.5000",
+               "Three-month usage fits BIZ-10."),
+        saving("AT&T", "+12025550113", "E203", "PLAN_RIGHTSIZE", "BIZ-20", "BIZ-10", None, "7.5000",
+               "Three-month usage fits BIZ-10."),
+    ]  # fmt: skip
+    fields = dict(
+        customer_id="C042",
+        customer_name="Northwind Freight Ltd",
+        billing_month="2026-09",
+        currency=currency,
+        invoiced=pl.DataFrame(
+            {
+                "carrier": ["AT&T", "T-Mobile", "Verizon", "Verizon"],
+                "account_number": ["8800-1", "TM-5", "0012345", "0012399"],
+                "invoices": [1, 1, 2, 1],
+                "invoiced_total": [Decimal("4321.09"), Decimal("1000.00"), Decimal("12500.50"), Decimal("75.25")],
+            },
+            schema_overrides={"invoiced_total": TOTAL},
+        ),
+        findings=findings_frame(findings),
+        savings=savings_frame(savings),
+        line_count=318,
+        quarantined_rows=7,
+        cost_allocation=pl.DataFrame(
+            {
+                "dimension": ["cost_center", "cost_center", "cost_center", "department", "department"],
+                "name": ["CC-100 Sales", "CC-200 Operations", "(unassigned)", "Sales", "Operations"],
+                "lines": [150, 160, 8, 150, 168],
+                "billed_total": [Decimal(v) for v in ("8000.00", "9500.59", "396.25", "8000.00", "9896.84")],
+            },
+            schema_overrides={"billed_total": TOTAL},
+        ),
+        trend=pl.DataFrame(
+            {
+                "billing_month": ["2026-06", "2026-07", "2026-08", "2026-09"],
+                "invoiced_total": [Decimal(v) for v in ("17100.00", "17650.10", "17420.00", "17896.84")],
+                "disputed_total": [Decimal(v) for v in ("120.00", "95.50", "140.00", "152.12")],
+                "monthly_savings": [Decimal(v) for v in ("80.00", "100.00", "115.00", "115.00")],
+            },
+            schema_overrides={c: TOTAL for c in ("invoiced_total", "disputed_total", "monthly_savings")},
+        ),
+    )
+    fields.update(changes)
+    return CustomerReport(**fields)
+
+
+def empty_report() -> CustomerReport:
+    return sample_report(
+        invoiced=pl.DataFrame(schema={"carrier": pl.String, "account_number": pl.String, "invoices": pl.Int64,
+                                      "invoiced_total": TOTAL}),  # fmt: skip
+        findings=findings_frame([]),
+        savings=savings_frame([]),
+        line_count=0,
+        quarantined_rows=0,
+        cost_allocation=pl.DataFrame(schema={"dimension": pl.String, "name": pl.String, "lines": pl.Int64,
+                                             "billed_total": TOTAL}),  # fmt: skip
+        trend=pl.DataFrame(
+            {"billing_month": ["2026-09"], "invoiced_total": [Decimal("0")], "disputed_total": [Decimal("0")],
+             "monthly_savings": [Decimal("0")]},
+            schema_overrides={c: TOTAL for c in ("invoiced_total", "disputed_total", "monthly_savings")},
+        ),  # fmt: skip
+    )
+
+
+def written(report: CustomerReport, tmp_path: Path, name: str = "report.xlsx") -> Path:
+    path = tmp_path / name
+    write_workbook(report, path)
+    return path
+
+
+def cents(value) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+def key_figures(ws) -> dict[str, object]:
+    """Label -> value of the Summary's key figures block (column A label, column B value)."""
+    figures, started = {}, False
+    for label, value in ws.iter_rows(min_col=1, max_col=2, values_only=True):
+        if label == "Key figures":
+            started = True
+        elif started and value is None:
+            break
+        elif started:
+            figures[label] = value
+    return figures
+
+
+def summary_table(ws, title: str) -> tuple[list[tuple], tuple]:
+    """Body rows and Total row of the Summary table under `title`."""
+    rows = list(ws.iter_rows(min_col=1, max_col=4, values_only=True))
+    start = next(i for i, row in enumerate(rows) if row[0] == title) + 2  # title, header
+    end = next(i for i in range(start, len(rows)) if rows[i][0] == "Total")
+    return rows[start:end], rows[end]
+
+
+@pytest.fixture(scope="module")
+def sample_path(tmp_path_factory) -> Path:
+    return written(sample_report(), tmp_path_factory.mktemp("sample"))
+
+
+@pytest.fixture(scope="module")
+def sample(sample_path):
+    return openpyxl.load_workbook(sample_path)
+
+
+def test_sheets_in_order(sample):
+    assert sample.sheetnames == SHEETS
+
+
+def test_summary_key_figures_equal_the_frames_to_the_cent(sample):
+    report = sample_report()
+    figures = key_figures(sample["Summary"])
+    assert figures["Lines on roster"] == 318
+    assert figures["Quarantined input rows"] == 7
+    assert figures["Invoices"] == 5
+    assert figures["Findings"] == report.findings.height == 6
+    assert figures["Savings opportunities"] == 4
+    assert cents(figures["Invoiced total"]) == sum(report.invoiced["invoiced_total"].to_list()).quantize(CENT)
+    disputed = sum(report.findings["disputed_amount"].to_list())
+    assert disputed == Decimal("152.1184")
+    assert cents(figures["Disputed total"]) == disputed.quantize(CENT)
+    assert cents(figures["Monthly savings"]) == sum(report.savings["monthly_savings"].to_list()).quantize(CENT)
+    assert cents(figures["Annual savings"]) == sum(report.savings["annual_savings"].to_list()).quantize(CENT)
+    title = sample["Summary"]["A1"].value
+    assert "Northwind Freight Ltd" in title
+    assert "C042" in sample["Summary"]["A2"].value and "September 2026" in sample["Summary"]["A2"].value
+
+
+def test_invoiced_by_carrier_and_account(sample):
+    rows, total = summary_table(sample["Summary"], "Invoiced by carrier and account")
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("AT&T", "8800-1", 1), ("T-Mobile", "TM-5", 1), ("Verizon", "0012345", 2), ("Verizon", "0012399", 1),
+    ]  # fmt: skip
+    assert total[2] == 5
+    assert cents(total[3]) == Decimal("17896.84")
+
+
+def test_disputed_by_finding_type_lists_all_nine_in_order(sample):
+    report = sample_report()
+    rows, total = summary_table(sample["Summary"], "Disputed by finding type")
+    assert [r[0] for r in rows] == FINDING_TYPES
+    expected = {t: (0, Decimal(0)) for t in FINDING_TYPES}
+    for kind, amount in report.findings.select("finding_type", "disputed_amount").iter_rows():
+        count, subtotal = expected[kind]
+        expected[kind] = (count + 1, subtotal + amount)
+    assert {r[0]: (r[1], cents(r[2])) for r in rows} == {t: (n, a.quantize(CENT)) for t, (n, a) in expected.items()}
+    assert dict((r[0], r[1]) for r in rows)["PLAN_RATE_MISMATCH"] == 2
+    assert dict((r[0], r[1]) for r in rows)["CANCELLED_LINE_BILLED"] == 0
+    assert total[1] == 6
+    assert cents(total[2]) == sum(report.findings["disputed_amount"].to_list()).quantize(CENT)
+
+
+def test_savings_by_type(sample):
+    rows, total = summary_table(sample["Summary"], "Savings by type")
+    assert [r[0] for r in rows] == SAVINGS_TYPES
+    assert {r[0]: (r[1], cents(r[2]), cents(r[3])) for r in rows} == {
+        "TERMINATED_EMPLOYEE_LINE": (1, Decimal("50.00"), Decimal("600.00")),
+        "ZERO_USAGE_LINE": (1, Decimal("50.00"), Decimal("600.00")),
+        "PLAN_RIGHTSIZE": (2, Decimal("15.00"), Decimal("180.00")),
+        "UNUSED_FEATURE": (0, Decimal("0.00"), Decimal("0.00")),
+    }
+    assert (total[1], cents(total[2]), cents(total[3])) == (4, Decimal("115.00"), Decimal("1380.00"))
+
+
+def test_charts(sample):
+    summary_charts = sample["Summary"]._charts
+    assert len(summary_charts) == 2 and all(isinstance(c, BarChart) for c in summary_charts)
+    trend_charts = sample["Trend"]._charts
+    assert len(trend_charts) == 1 and isinstance(trend_charts[0], LineChart)
+    # the disputed chart reads the nine type rows of the Summary table
+    rows = [r[0].value for r in sample["Summary"].iter_rows(min_col=1, max_col=1)]
+    first = rows.index("UNKNOWN_LINE") + 1
+    categories = summary_charts[0].series[0].cat.numRef or summary_charts[0].series[0].cat.strRef
+    assert categories.f == f"'Summary'!$A${first}:$A${first + 8}"
+
+
+def test_findings_sheet(sample):
+    ws = sample["Findings"]
+    report = sample_report()
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:L7"
+    header = [c.value for c in ws[1]]
+    assert header == ["Carrier", "Account", "Invoice", "MSISDN", "Employee ID", "Finding type", "Charge type",
+                      "Charge code", "Billed", "Expected", "Disputed", "Evidence"]  # fmt: skip
+    assert all(c.font.b for c in ws[1]) and ws["A1"].fill.fgColor.rgb.endswith("1F4E78")
+    shown = report.findings.drop("customer_id", "billing_month", "currency")
+    for row_number, expected in enumerate(shown.iter_rows(), start=2):
+        cells = ws[row_number]
+        got = [c.value for c in cells]
+        for value, want in zip(got[:8], expected[:8]):
+            assert value == want
+        assert [Decimal(str(v)) if v is not None else None for v in got[8:11]] == list(expected[8:11])
+        assert all(c.number_format == '"$"#,##0.00' for c in cells[8:11])
+    # evidence: XML special characters kept, a control character Excel cannot hold dropped, wrapped
+    assert ws["L4"].value == "Plan BIZ-20 at 25.01 USD costs 20.00 USD <contract> & discount."
+    assert ws["L6"].value == "Overage 300 MB\tbilled, 100 MB over the allowance."
+    assert ws["L2"].alignment.wrap_text
+    assert ws["A2"].alignment.vertical == ws["I2"].alignment.vertical == "top"  # beside tall wrapped evidence
+    assert ws.row_dimensions[2].height == 30  # two lines of evidence: LibreOffice would not grow the row itself
+    assert ws.row_dimensions[3].height is None
+    assert ws.column_dimensions["L"].width > ws.column_dimensions["A"].width
+    assert ws["D7"].value is None  # the invoice-level finding has no line
+    assert ws["B2"].value == "0012345"  # account numbers stay text
+
+
+def test_savings_sheet(sample):
+    ws = sample["Savings"]
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:J5"
+    assert [c.value for c in ws[1]][-3:] == ["Monthly savings", "Annual savings", "Rationale"]
+    assert ws["D4"].value == "PLAN_RIGHTSIZE" and ws["F4"].value == "BIZ-10"
+    assert ws["H2"].value == 50 and ws["I2"].value == 600
+    assert ws["H2"].number_format == ws["I2"].number_format == '"$"#,##0.00'
+    assert ws["J2"].value.startswith("Employee E200 left")
+
+
+def test_cost_allocation(sample):
+    ws = sample["Cost allocation"]
+    assert ws.freeze_panes == "A2"
+    tables = ws.tables
+    assert sorted(tables) == ["CostCenters", "Departments"]
+    assert tables["CostCenters"].ref == "A1:C4" and tables["Departments"].ref == "E1:G3"
+    assert [c.name for c in tables["CostCenters"].tableColumns] == ["Cost center", "Lines", "Billed total"]
+    assert ws["A4"].value == "(unassigned)" and ws["A5"].value == "Total"
+    assert ws["B5"].value == 318 and cents(ws["C5"].value) == Decimal("17896.84")
+    assert ws["E4"].value == "Total" and cents(ws["G4"].value) == Decimal("17896.84")
+    assert ws["C2"].number_format == '"$"#,##0.00'
+
+
+def test_trend(sample):
+    ws = sample["Trend"]
+    assert ws.freeze_panes == "A2"
+    rows = list(ws.iter_rows(min_row=1, max_col=4, values_only=True))
+    assert rows[0] == ("Month", "Invoiced", "Disputed", "Monthly savings")
+    assert [r[0] for r in rows[1:]] == ["2026-06", "2026-07", "2026-08", "2026-09"]
+    assert cents(rows[4][2]) == Decimal("152.12")
+    assert ws["B2"].number_format == '"$"#,##0.00'
+
+
+@pytest.mark.parametrize(
+    "currency, number_format",
+    [("USD", '"$"#,##0.00'), ("EUR", '"€"#,##0.00'), ("GBP", '"£"#,##0.00'), ("CHF", '#,##0.00" CHF"')],
+)
+def test_currency_formats(tmp_path, currency, number_format):
+    assert currency_format(currency) == number_format
+    wb = openpyxl.load_workbook(written(sample_report(currency=currency), tmp_path))
+    summary = wb["Summary"]
+    disputed_row = next(r for r in summary.iter_rows(min_col=1, max_col=2) if r[0].value == "Disputed total")
+    assert disputed_row[1].number_format == number_format
+    assert wb["Findings"]["K2"].number_format == number_format
+    assert wb["Savings"]["H2"].number_format == number_format
+    assert wb["Trend"]["D2"].number_format == number_format
+
+
+def test_same_report_gives_the_same_bytes(tmp_path):
+    first = written(sample_report(), tmp_path, "first.xlsx")
+    time.sleep(2.1)  # zip entries and docProps/core.xml hold times to the second (zip: two seconds)
+    second = written(sample_report(), tmp_path, "second.xlsx")
+    assert hashlib.sha256(first.read_bytes()).hexdigest() == hashlib.sha256(second.read_bytes()).hexdigest()
+    stamp = document_time("2026-09")
+    with zipfile.ZipFile(first) as archive:
+        assert {info.date_time for info in archive.infolist()} == {(2026, 10, 1, 0, 0, 0)}
+    properties = openpyxl.load_workbook(first).properties
+    assert properties.created == properties.modified == stamp
+
+
+def test_document_time_is_the_first_of_the_next_month():
+    assert document_time("2026-09").isoformat() == "2026-10-01T00:00:00"
+    assert document_time("2026-12").isoformat() == "2027-01-01T00:00:00"
+
+
+def test_empty_report_still_has_every_sheet(tmp_path):
+    wb = openpyxl.load_workbook(written(empty_report(), tmp_path))
+    assert wb.sheetnames == SHEETS
+    summary = wb["Summary"]
+    notes = [r[0] for r in summary.iter_rows(min_col=1, max_col=1, values_only=True) if r[0]]
+    assert any(str(n).startswith("No findings this month") for n in notes)
+    assert any(str(n).startswith("No savings opportunities this month") for n in notes)
+    figures = key_figures(summary)
+    assert figures["Findings"] == 0 and figures["Disputed total"] == 0 and figures["Annual savings"] == 0
+    rows, total = summary_table(summary, "Disputed by finding type")
+    assert [r[0] for r in rows] == FINDING_TYPES and all(r[1] == 0 for r in rows) and total[1] == 0
+    assert len(summary._charts) == 2 and len(wb["Trend"]._charts) == 1
+    for name, last_column in (("Findings", "L"), ("Savings", "J")):
+        ws = wb[name]
+        assert ws.max_row == 1 and ws["A1"].value == "Carrier"
+        assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{last_column}1"
+    allocation = wb["Cost allocation"]
+    assert allocation.tables["CostCenters"].ref == "A1:C2"  # an Excel table keeps one (blank) data row
+    assert allocation["A3"].value == "Total" and allocation["B3"].value == 0
+
+
+def test_finding_types_beyond_the_nine_still_add_up(tmp_path):
+    report = sample_report()
+    odd = report.findings.head(1).with_columns(pl.lit("NEW_RULE").alias("finding_type"))
+    wb = openpyxl.load_workbook(written(sample_report(findings=pl.concat([report.findings, odd])), tmp_path))
+    rows, total = summary_table(wb["Summary"], "Disputed by finding type")
+    assert [r[0] for r in rows] == FINDING_TYPES + ["NEW_RULE"]
+    assert total[1] == 7 and cents(sum(Decimal(str(r[2])) for r in rows)) == cents(total[2])
+
+
+def test_awkward_names_one_allocation_and_no_trend_months(tmp_path):
+    report = sample_report(
+        customer_name="Smith & Sons <UK>\x01",
+        cost_allocation=sample_report().cost_allocation.filter(pl.col("dimension") == "department"),
+        trend=sample_report().trend.head(0),
+    )
+    wb = openpyxl.load_workbook(written(report, tmp_path))
+    assert wb["Summary"]["A1"].value == "Telecom expense report: Smith & Sons <UK>"
+    assert wb.properties.title.startswith("Smith & Sons <UK>:")
+    assert wb["Cost allocation"].tables["CostCenters"].ref == "A1:C2"
+    assert wb["Trend"]._charts == [] and wb["Trend"].max_row == 1
+
+
+def test_rejects_reports_of_the_wrong_shape(tmp_path):
+    with pytest.raises(ValueError, match="billing_month"):
+        write_workbook(sample_report(billing_month="2026-9"), tmp_path / "x.xlsx")
+    with pytest.raises(TypeError, match="findings.disputed_amount"):
+        report = sample_report()
+        write_workbook(
+            sample_report(findings=report.findings.with_columns(pl.col("disputed_amount").cast(pl.Float64))),
+            tmp_path / "x.xlsx",
+        )
+    with pytest.raises(ValueError, match="missing column"):
+        write_workbook(sample_report(savings=sample_report().savings.drop("rationale")), tmp_path / "x.xlsx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_text_starting_with_an_equals_sign_stays_text(tmp_path):
+    report = sample_report()
+    evil = report.findings.head(1).with_columns(pl.lit('=HYPERLINK("http://x.example","y")').alias("evidence"))
+    allocation = report.cost_allocation.with_columns(
+        pl.when(pl.col("name") == "Sales").then(pl.lit("=SUM(B2:B3)")).otherwise(pl.col("name")).alias("name")
+    )
+    path = written(sample_report(findings=evil, cost_allocation=allocation), tmp_path)
+    wb = openpyxl.load_workbook(path)
+    assert wb["Findings"]["L2"].value == '=HYPERLINK("http://x.example","y")'
+    assert wb["Findings"]["L2"].data_type == "s"
+    assert wb["Cost allocation"]["E2"].value == "=SUM(B2:B3)"
+    assert wb["Cost allocation"]["E2"].data_type == "s"
+    with zipfile.ZipFile(path) as archive:
+        assert not any(b"<f>" in archive.read(name) for name in archive.namelist() if name.startswith("xl/worksheets/"))
+
+
+# 50,000 findings and 12,500 savings (~656,000 styled cells through openpyxl's write-only API) took 21-39 s,
+# typically 25-33 s, on the 2-core development machine while other work shared it (openpyxl 3.1.5, lxml 6.1.3;
+# about as long without lxml). The limit is about 2.5 times that: it catches a real slow-down, not a busy machine.
+LARGE_REPORT_SECONDS = 75
+
+
+def test_fifty_thousand_findings_and_twelve_thousand_savings_write_in_time(tmp_path):
+    findings, savings = sample_report().findings, sample_report().savings
+    many = pl.concat([findings] * (50_000 // findings.height + 1)).head(50_000)
+    many = many.with_columns(pl.format("INV-{}", pl.int_range(pl.len())).alias("invoice_number"))
+    more_savings = pl.concat([savings] * (12_500 // savings.height))
+    started = time.perf_counter()
+    path = written(sample_report(findings=many, savings=more_savings), tmp_path)
+    elapsed = time.perf_counter() - started
+    assert elapsed < LARGE_REPORT_SECONDS, f"50,000 findings and 12,500 savings took {elapsed:.1f} s"
+    with zipfile.ZipFile(path) as archive:
+        findings_sheet = archive.read("xl/worksheets/sheet2.xml")
+        savings_sheet = archive.read("xl/worksheets/sheet3.xml")
+    assert b'<autoFilter ref="A1:L50001"' in findings_sheet
+    assert findings_sheet.count(b"<row ") == 50_001 and b'<row r="50001"' in findings_sheet
+    assert b"INV-49999" in findings_sheet
+    assert b'<autoFilter ref="A1:J12501"' in savings_sheet
+    assert savings_sheet.count(b"<row ") == 12_501 and b'<row r="12501"' in savings_sheet
