@@ -23,6 +23,7 @@ from pipelines.layout import InvalidName, DataRoot, validate_id, validate_month
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
+MIN_SAMPLE_LINES, MAX_SAMPLE_LINES = 25, 500_000
 QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -180,9 +181,16 @@ def command_sample_data(args: argparse.Namespace) -> int:
     from pipelines.sample_data import write_sample_data
 
     data_root = resolve_data_root(args.data_root)
-    summary = write_sample_data(data_root.path, seed=args.seed, lines=args.lines)
+    if args.lines is not None and not MIN_SAMPLE_LINES <= args.lines <= MAX_SAMPLE_LINES:
+        raise UsageError(f"--lines must be between {MIN_SAMPLE_LINES} and {MAX_SAMPLE_LINES:,}")
+    # the ground truth names people and numbers: keep it beside the data root, never inside it
+    expected = Path(args.expected) if args.expected else data_root.path.with_name(f"{data_root.path.name}-expected")
+    try:
+        summary = write_sample_data(data_root.path, seed=args.seed, lines=args.lines, expected_dir=expected)
+    except ValueError as problem:
+        raise UsageError(str(problem)) from None
     print(summary.describe())
-    print(f"Sample data root written to {data_root.path}")
+    print(f"Sample data root written to {data_root.path}; expected results in {expected}")
     return 0
 
 
@@ -233,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--data-root", help="where to write it (default: $TEM_DATA_ROOT or the bundled data/)")
     sample.add_argument("--seed", type=int, default=20261)
     sample.add_argument("--lines", type=int, default=None, help="scale customer globex up to N lines (benchmarks)")
+    sample.add_argument("--expected", metavar="DIR", help="where to write the expected results "
+                        "(default: <data root>-expected beside the data root)")
     sample.set_defaults(handler=command_sample_data)
 
     reports = commands.add_parser("reports", help="delivered reports").add_subparsers(dest="reports", required=True)

@@ -38,7 +38,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
 
 import polars as pl
@@ -53,6 +53,8 @@ BENCHMARK_CUSTOMER = "globex"
 XLSX_MAX_ROWS = 5_000
 USAGE_FILE_MAX_ROWS = 1_000_000
 MIN_BULK_LINES = 5
+# US numbers are unique up to 600k allocations (60 exchanges x 10^4), IMEIs up to 10^6 per TAC.
+MAX_LINES = 500_000
 
 QUARANTINE_REASONS = (
     "bad_date", "bad_number", "negative", "not_integer", "bad_enum",
@@ -84,7 +86,7 @@ QUARANTINE_COLUMNS = ("file", "row", "column", "reason_code")
 class WrittenFile:
     """One file of the sample, its path relative to the data root."""
 
-    path: str
+    path: str  # relative to the data root, or absolute for ground truth kept outside it
     kind: str  # customer | contract | roster | invoice | usage | expected
     rows: int  # data rows under the header, bad rows included; 0 for YAML
     variants: tuple[str, ...] = ()
@@ -115,20 +117,25 @@ class SampleSummary:
             f"{len(self.files)} files: {len(self.files_of('roster'))} rosters ({self.roster_rows:,} rows), "
             f"{len(self.files_of('invoice'))} invoices ({self.invoice_rows:,} charges), "
             f"{len(self.files_of('usage'))} usage files ({self.usage_rows:,} rows).",
-            f"Ground truth in expected/: {self.quarantined_rows} rows to quarantine, "
+            f"Ground truth: {self.quarantined_rows} rows to quarantine, "
             f"{self.findings} billing findings, {self.savings} savings.",
             f"Variants: {', '.join(variants)}.",
         ])
 
 
-def write_sample_data(root: Path, *, seed: int = DEFAULT_SEED, lines: int | None = None) -> SampleSummary:
+def write_sample_data(root: Path, *, seed: int = DEFAULT_SEED, lines: int | None = None,
+                      expected_dir: Path | None = None) -> SampleSummary:
     """Write the sample customers, inbox and expected results under `root`.
 
     `lines` sets the number of lines of the benchmark customer (globex); the other
-    customers keep their default size. The generated customers' folders under
-    customers/, inbox/ and expected/ are replaced; nothing else under root is touched.
+    customers keep their default size. The ground truth goes to `expected_dir`
+    (default root/expected) as <customer>/<YYYY-MM>/{quarantine,findings,savings}.csv;
+    keep it outside root where nothing but inbox/, customers/ and published/ may hold
+    identifiers. The generated customers' folders under customers/, inbox/ and the
+    expected folder are replaced; nothing else is touched.
     """
     root = Path(root)
+    expected_dir = root / "expected" if expected_dir is None else Path(expected_dir)
     summary = _SummaryBuilder(root, seed)
     for profile in CUSTOMERS:
         line_count = profile.default_lines
@@ -138,9 +145,11 @@ def write_sample_data(root: Path, *, seed: int = DEFAULT_SEED, lines: int | None
         if line_count < minimum:
             raise ValueError(f"lines={line_count} is too small for customer {profile.customer_id}: "
                              f"its planted scenarios need at least {minimum} lines")
-        for top in ("customers", "inbox", "expected"):
-            shutil.rmtree(root / top / profile.customer_id, ignore_errors=True)
-        _CustomerGenerator(profile, line_count, seed, root, summary).run()
+        if line_count > MAX_LINES:
+            raise ValueError(f"lines={line_count} is too large: at most {MAX_LINES:,} lines get unique numbers")
+        for folder in (root / "customers", root / "inbox", expected_dir):
+            shutil.rmtree(folder / profile.customer_id, ignore_errors=True)
+        _CustomerGenerator(profile, line_count, seed, root, expected_dir, summary).run()
     return summary.build()
 
 
@@ -764,13 +773,12 @@ class _Random:
         self.seed = seed
         self.customer_id = customer_id
 
-    def draws(self, frame: pl.DataFrame, streams: Iterable[str], *keys: str | pl.Expr) -> pl.DataFrame:
-        """Add a Float64 column `u_<stream>` in [0, 1) per stream, keyed by the row's `keys`."""
+    def draws(self, frame: pl.DataFrame, streams: Iterable[str], key: pl.Expr) -> pl.DataFrame:
+        """Add a Float64 column `u_<stream>` in [0, 1) per stream, keyed by the row's `key`
+        (a non-negative integer that identifies the row, see `_line_key`)."""
         state = "__random_state"
-        frame = frame.with_columns(pl.lit(_stable_u64(f"{self.seed}/{self.customer_id}"), _U64).alias(state))
-        for key in keys:
-            key = pl.col(key) if isinstance(key, str) else key
-            frame = _splitmix(frame.with_columns(pl.col(state).xor(key.cast(_U64)).alias(state)), [state])
+        customer = pl.lit(_stable_u64(f"{self.seed}/{self.customer_id}"), _U64)
+        frame = _splitmix(frame.with_columns(customer.xor(key.cast(_U64)).alias(state)), [state])
         columns = {f"u_{stream}": _stable_u64(stream) for stream in streams}
         frame = _splitmix(frame.with_columns(
             pl.col(state).xor(pl.lit(salt, _U64)).alias(name) for name, salt in columns.items()), list(columns))
@@ -780,6 +788,16 @@ class _Random:
 
     def python(self, purpose: str) -> random.Random:
         return random.Random(f"{self.seed}/{self.customer_id}/{purpose}")
+
+
+def _line_key(month: BillingMonth | None = None, day: pl.Expr | None = None) -> pl.Expr:
+    """One integer per line (and month, and day): the key of its random draws."""
+    key = pl.col("line_id")
+    if month is not None:
+        key = key * 64 + month.index
+    if day is not None:
+        key = key * 64 + day
+    return key
 
 
 def _u(stream: str) -> pl.Expr:
@@ -825,10 +843,6 @@ class _NumberAllocator:
         draw.shuffle(blocks)
         self.blocks = tuple(blocks)
         self.offset = draw.randrange(10 ** plan.subscriber_digits)
-
-    @property
-    def capacity(self) -> int:
-        return len(self.blocks) * 10 ** self.plan.subscriber_digits
 
     def e164(self, allocation: pl.Expr) -> pl.Expr:
         """Allocation a goes to block a % B; within a block the serial is a bijection of a // B."""
@@ -904,7 +918,7 @@ def _identities(profile: CustomerProfile, total: int, rand: _Random,
     data_device = _draw_index("data-device", len(DATA_DEVICES))
     ids_frame = pl.DataFrame({"line_id": pl.int_range(total, eager=True, dtype=pl.Int64)})
     streams = ("department", "job-title", "user-device", "data-device", "first-name", "last-name")
-    return _drop_draws(rand.draws(ids_frame, streams, "line_id").with_columns(
+    return _drop_draws(rand.draws(ids_frame, streams, _line_key()).with_columns(
         msisdn=numbers.e164(line),
         employee_id=employee_id(line),
         first_name=_pick(profile.first_names, _draw_index("first-name", len(profile.first_names))),
@@ -988,7 +1002,7 @@ def _bulk_services(profile: CustomerProfile, rand: _Random, first_id: int, base_
                "on-leave", "vip"]
     streams += [f"feature/{f.code}" for c in profile.contracts for f in c.features]
     frame = rand.draws(pl.DataFrame({"line_id": pl.int_range(first_id, total, eager=True, dtype=pl.Int64)}),
-                       streams, "line_id")
+                       streams, _line_key())
 
     account = pl.lit(len(profile.accounts) - 1, pl.Int64)
     for position in reversed(range(len(profile.accounts) - 1)):
@@ -1125,7 +1139,9 @@ REFERENCE_USAGE = {"voice": 900.0, "sms": 300.0, "data": 24_576.0}
 LIGHT_USAGE = {"voice": 60.0, "sms": 40.0, "data": 300.0}
 ACTIVITY = {"light": 0.4, "typical": 0.8, "traveller": 0.85, "heavy": 1.0}
 ROAMING_PER_TRIP_DAY = {"voice": 18.0, "data": 240.0}
-USAGE_COLUMNS_MILLI = ("voice_milli", "sms_count", "data_milli", "roaming_voice_milli", "roaming_data_milli")
+USAGE_LINES_PER_CHUNK = 25_000
+# Usage values: thousandths of a minute or MB, and whole messages.
+USAGE_TOTAL_COLUMNS = ("voice_milli", "sms_count", "data_milli", "roaming_voice_milli", "roaming_data_milli")
 
 
 def _catalogue_frames(profile: CustomerProfile) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
@@ -1161,13 +1177,12 @@ def _usage_rows(month_lines: pl.DataFrame, plans: pl.DataFrame, month: BillingMo
     its allowance per day's share, so it always exceeds every limited allowance; a light
     user stays below 1.5 / 0.4 x LIGHT_USAGE; every line with a usage profile has at
     least one active day; travellers roam on a trip of 3-8 days."""
-    line, day, profile = pl.col("line_id"), pl.col("day"), pl.col("usage_profile")
-    month_key = pl.lit(month.index)
+    profile = pl.col("usage_profile")
     lines = rand.draws(
         month_lines.filter("has_usage")
         .select("line_id", "usage_profile", "has_user", "trip_chance", "usage_from_day", "usage_to_day", "plan_code")
         .join(plans.select("plan_code", *[f"{u}_allow_milli" for u in UNITS]), on="plan_code"),
-        ("level", "trip", "trip-start", "trip-length", "anchor-day"), line, month_key)
+        ("level", "trip", "trip-start", "trip-length", "anchor-day"), _line_key(month))
     lines = lines.with_columns(
         window=pl.col("usage_to_day") - pl.col("usage_from_day") + 1,
         activity=profile.replace_strict(ACTIVITY, return_dtype=pl.Float64),
@@ -1192,14 +1207,22 @@ def _usage_rows(month_lines: pl.DataFrame, plans: pl.DataFrame, month: BillingMo
         trip_length=3 + _draw_index("trip-length", 6),
     )
     days = pl.DataFrame({"day": pl.int_range(1, month.days + 1, eager=True, dtype=pl.Int64)})
-    rows = (days.join(lines, how="cross")
+    # By chunks of lines: the candidate (line, day) grid is wide, the kept rows are narrow.
+    chunks = [_daily_usage(days.join(chunk, how="cross"), month, rand)
+              for chunk in lines.iter_slices(USAGE_LINES_PER_CHUNK)]
+    return pl.concat(chunks).sort("day", "line_id")
+
+
+def _daily_usage(candidates: pl.DataFrame, month: BillingMonth, rand: _Random) -> pl.DataFrame:
+    """The active days among (line, day) candidates and their usage values."""
+    day, profile = pl.col("day"), pl.col("usage_profile")
+    rows = (candidates
             .filter((day >= pl.col("usage_from_day")) & (day <= pl.col("usage_to_day")))
             .with_columns(on_trip=pl.col("trip") & (day >= pl.col("trip_start"))
                           & (day < pl.col("trip_start") + pl.col("trip_length"))))
-    rows = rand.draws(rows, ("active",), line, month_key, day)
+    rows = rand.draws(rows, ("active", "voice", "sms", "data", "roaming-voice", "roaming-data"),
+                      _line_key(month, day))
     rows = rows.filter((_u("active") < pl.col("activity")) | (day == pl.col("anchor_day")) | pl.col("on_trip"))
-    rows = rand.draws(_drop_draws(rows), ("voice", "sms", "data", "roaming-voice", "roaming-data"),
-                      line, month_key, day)
 
     def jitter(stream: str) -> pl.Expr:
         return pl.when(profile == "heavy").then(0.85 + 0.3 * _u(stream)).otherwise(0.5 + _u(stream))
@@ -1220,7 +1243,7 @@ def _usage_rows(month_lines: pl.DataFrame, plans: pl.DataFrame, month: BillingMo
         roaming_data_milli=pl.when(on_trip).then(
             (ROAMING_PER_TRIP_DAY["data"] * jitter("roaming-data") * 1000).round())
         .otherwise(0).cast(pl.Int64),
-    ).sort("day", "line_id")
+    )
 
 
 # --------------------------------------------------------------------------- charges
@@ -1253,7 +1276,7 @@ def _clean_charges(month_lines: pl.DataFrame, totals: pl.DataFrame, plans: pl.Da
     billed = (month_lines.filter("billed")
               .select("line_id", "account_index", "carrier", "msisdn", "plan_code", "features")
               .join(totals, on="line_id", how="left")
-              .with_columns(pl.col(c).fill_null(0) for c in USAGE_COLUMNS_MILLI)
+              .with_columns(pl.col(c).fill_null(0) for c in USAGE_TOTAL_COLUMNS)
               .with_columns(sms_milli=pl.col("sms_count") * 1000, line_order=pl.col("line_id")))
     common = ("account_index", "line_id", "msisdn", "line_order")
     plan_rows = billed.join(plans, on="plan_code").select(
@@ -1289,10 +1312,11 @@ def _clean_charges(month_lines: pl.DataFrame, totals: pl.DataFrame, plans: pl.Da
 
 
 # --------------------------------------------------------------------------- audit oracle
+# Row-sized records are NamedTuples: a frozen dataclass is several times slower to build,
+# and the benchmark size builds millions of them.
 
 
-@dataclass(frozen=True)
-class RosterEntry:
+class RosterEntry(NamedTuple):
     carrier: str
     plan_code: str
     features: tuple[str, ...]
@@ -1303,8 +1327,7 @@ class RosterEntry:
     termination_date: date | None
 
 
-@dataclass(frozen=True)
-class MeasuredUsage:
+class MeasuredUsage(NamedTuple):
     voice: Decimal = D(0)
     sms: Decimal = D(0)
     data: Decimal = D(0)
@@ -1325,8 +1348,7 @@ class MeasuredUsage:
 NO_USAGE = MeasuredUsage()
 
 
-@dataclass(frozen=True)
-class Charge:
+class Charge(NamedTuple):
     msisdn: str | None  # E.164
     charge_type: str
     charge_code: str
@@ -1540,12 +1562,9 @@ class _InvoiceBook:
         self.charges = charges
         self.total_adjustment_cents: dict[int, int] = {}
 
-    def rows(self, line_id: int, charge_type: str) -> list[dict]:
-        return self.charges.filter((pl.col("line_id") == line_id)
-                                   & (pl.col("charge_type") == charge_type)).sort("seq").to_dicts()
-
     def first(self, line_id: int, charge_type: str) -> dict:
-        rows = self.rows(line_id, charge_type)
+        rows = self.charges.filter((pl.col("line_id") == line_id)
+                                   & (pl.col("charge_type") == charge_type)).sort("seq").to_dicts()
         if not rows:
             raise RuntimeError(f"line {line_id} has no {charge_type} charge to plant an error on")
         return rows[0]
@@ -1857,21 +1876,24 @@ def _insert(frame: pl.DataFrame, rows: Sequence[tuple[int, pl.DataFrame]]) -> pl
 class _FileWriter:
     """Renders typed tables in a FileStyle, with bad rows, and writes them."""
 
-    def __init__(self, profile: CustomerProfile, rand: _Random, phones: PhonePlan):
+    def __init__(self, profile: CustomerProfile, rand: _Random):
         self.profile = profile
         self.rand = rand
-        self.phones = phones
+        self.phones = profile.phones
 
-    def with_phones(self, frame: pl.DataFrame, column: str, stream: str) -> pl.DataFrame:
-        """Rewrite an E.164 column in the region's formats, chosen per row by a
-        multiplicative hash of the row number (cheaper than a full draw on big files)."""
+    def with_phones(self, frame: pl.DataFrame, column: str, stream: str, key: pl.Expr | None = None) -> pl.DataFrame:
+        """Rewrite an E.164 column in the region's formats, chosen per row (or per `key`) by a
+        multiplicative hash, which is plenty to vary formats and cheap on big files."""
         salt = _stable_u64(f"{self.rand.seed}/{self.rand.customer_id}/{stream}") % (1 << 31)
-        row = pl.int_range(pl.len(), dtype=pl.Int64)
-        style = ((row * 2_654_435_761 + salt) % (1 << 32)) // (1 << 16) % len(self.phones.formats)
+        key = pl.int_range(pl.len(), dtype=pl.Int64) if key is None else key
+        style = ((key * 2_654_435_761 + salt) % (1 << 32)) // (1 << 16) % len(self.phones.formats)
         return frame.with_columns(_phone_text(self.phones, pl.col(column), style).alias(column))
 
+    def date_format(self, style: FileStyle) -> str:
+        return "%Y-%m-%d" if style.dates == "iso" else self.profile.regional_date_format
+
     def text_frame(self, table: pl.DataFrame, kinds: dict[str, str], style: FileStyle) -> pl.DataFrame:
-        date_format = "%Y-%m-%d" if style.dates == "iso" else self.profile.regional_date_format
+        date_format = self.date_format(style)
         columns = []
         for name, kind in kinds.items():
             column = pl.col(name)
@@ -1906,7 +1928,7 @@ class _FileWriter:
             row = self.text_frame(pl.DataFrame([bad.template], schema=table.schema), kinds, style)
             value = bad.value
             if isinstance(value, date):
-                value = value.strftime("%Y-%m-%d" if style.dates == "iso" else self.profile.regional_date_format)
+                value = value.strftime(self.date_format(style))
             inserted.append((bad.position, row.with_columns(pl.lit(value, pl.String).alias(bad.defect.column))))
         text = _insert(text, inserted)
         notes = _pick(EXTRA_NOTES, pl.int_range(pl.len()) % len(EXTRA_NOTES))
@@ -1949,9 +1971,9 @@ class _FileWriter:
             columns = []
             for name, kind in kinds.items():
                 column = pl.col(name)
-                if kind == MILLI_VALUE:
-                    column = (_milli_text(column).str.to_decimal(scale=3).cast(pl.Decimal(12, 3)) if decimal
-                              else column.cast(pl.Float64) / 1000)
+                if kind == MILLI_VALUE:  # thousandths divided exactly, or to the nearest float64
+                    column = ((column.cast(pl.Decimal(38, 3)) / pl.lit(1000, pl.Decimal(38, 0))).cast(
+                        pl.Decimal(12, 3)) if decimal else column.cast(pl.Float64) / 1000)
                 elif kind == COUNT:
                     column = column.cast(pl.Int64 if decimal else pl.Float64)
                 columns.append(column.alias(name))
@@ -2009,7 +2031,7 @@ def _variant_labels(style: FileStyle, profile: CustomerProfile, kind: str) -> tu
     if style.format == "parquet":
         labels = [f"parquet-{style.numbers}"]
     elif style.format == "xlsx":
-        labels = ["xlsx", "excel-dates", "excel-numbers"]
+        labels = ["xlsx", "excel-dates"] + (["excel-numbers"] if kind == "invoice" else [])
     else:
         regional = "dates-mdy" if profile.region == "US" else "dates-dmy"
         labels = ["csv", "dates-iso" if style.dates == "iso" else regional,
@@ -2059,7 +2081,8 @@ class _SummaryBuilder:
         self.counts: Counter = Counter()
 
     def add(self, path: Path, kind: str, rows: int = 0, variants: tuple[str, ...] = ()) -> None:
-        self.files.append(WrittenFile(path.relative_to(self.root).as_posix(), kind, rows, variants))
+        written = path.relative_to(self.root) if path.is_relative_to(self.root) else path
+        self.files.append(WrittenFile(written.as_posix(), kind, rows, variants))
         self.counts[f"{kind}_rows"] += rows
 
     def build(self) -> SampleSummary:
@@ -2067,7 +2090,7 @@ class _SummaryBuilder:
             root=self.root, seed=self.seed, customers=tuple(self.customers), months=BILLING_MONTH_KEYS,
             files=tuple(self.files), roster_rows=self.counts["roster_rows"],
             invoice_rows=self.counts["invoice_rows"], usage_rows=self.counts["usage_rows"],
-            quarantined_rows=self.counts["quarantined"], findings=self.counts["findings"],
+            quarantined_rows=self.counts["quarantine"], findings=self.counts["findings"],
             savings=self.counts["savings"])
 
 
@@ -2076,7 +2099,7 @@ class _MeasuredUsageBook:
     (most lines are never asked for in months without savings history)."""
 
     def __init__(self, totals: pl.DataFrame):
-        self._milli = {row[0]: row[1:] for row in totals.select("msisdn", *USAGE_COLUMNS_MILLI).iter_rows()}
+        self._milli = {row[0]: row[1:] for row in totals.select("msisdn", *USAGE_TOTAL_COLUMNS).iter_rows()}
         self._measured: dict[str, MeasuredUsage] = {}
 
     def __call__(self, msisdn: str) -> MeasuredUsage:
@@ -2098,6 +2121,7 @@ class _CustomerGenerator:
     line_count: int
     seed: int
     root: Path
+    expected_dir: Path
     summary: _SummaryBuilder
     usage_history: list[_MeasuredUsageBook] = field(default_factory=list)  # the last 3 months
 
@@ -2110,7 +2134,7 @@ class _CustomerGenerator:
         self.lines = _line_inventory(profile, self.line_count, self.rand, self.numbers, self.imei_offset)
         self.next_allocation = self.lines.height  # fresh numbers for strangers and bad rows
         self.plans, self.features, self.roaming = _catalogue_frames(profile)
-        self.writer = _FileWriter(profile, self.rand, profile.phones)
+        self.writer = _FileWriter(profile, self.rand)
         self._write_customer_files()
         for month in MONTHS:
             self._write_month(month)
@@ -2125,7 +2149,7 @@ class _CustomerGenerator:
         return self.root / "inbox" / self.profile.customer_id / month.key
 
     def expected(self, month: BillingMonth) -> Path:
-        return self.root / "expected" / self.profile.customer_id / month.key
+        return self.expected_dir / self.profile.customer_id / month.key
 
     def fresh_number(self) -> str:
         allocation = self.next_allocation
@@ -2158,7 +2182,7 @@ class _CustomerGenerator:
         profile = self.profile
         month_lines = _month_lines(self.lines, month)
         usage = _usage_rows(month_lines, self.plans, month, self.rand)
-        totals = usage.group_by("line_id").agg(pl.col(c).sum() for c in USAGE_COLUMNS_MILLI).sort("line_id")
+        totals = usage.group_by("line_id").agg(pl.col(c).sum() for c in USAGE_TOTAL_COLUMNS).sort("line_id")
         measured = _MeasuredUsageBook(totals.join(month_lines.select("line_id", "msisdn"), on="line_id"))
         self.usage_history = [*self.usage_history[-2:], measured]
 
@@ -2180,9 +2204,7 @@ class _CustomerGenerator:
                                       billing_month=month.key, currency=profile.currency)
         self._check_planted(month, invoices, planted, findings)
 
-        history = None
-        if month.index >= 2:
-            history = self.usage_history
+        history = self.usage_history if month.index >= 2 else None  # M-2, M-1, M all in the inbox
         savings = recommend_savings(roster, {c.carrier: c for c in profile.contracts}, history, month.start,
                                     customer_id=profile.customer_id, billing_month=month.key,
                                     currency=profile.currency)
@@ -2330,7 +2352,7 @@ class _CustomerGenerator:
 
     def _write_usage(self, month: BillingMonth, usage: pl.DataFrame, month_lines: pl.DataFrame) -> list:
         profile, layout = self.profile, self.profile.layouts[month.index]
-        table = usage.join(month_lines.select("line_id", "msisdn", "imei"), on="line_id").sort("day", "line_id")
+        table = usage.join(month_lines.select("line_id", "imei"), on="line_id", maintain_order="left")
         # Split the month by row count into the layout's parts, and big parts into files of bounded size.
         files = []
         per_part = -(-table.height // len(layout.usage))
@@ -2348,7 +2370,10 @@ class _CustomerGenerator:
         quarantine = []
         for path, (style, rows) in zip(paths, files):
             stream = f"usage/{path.name}"
-            written = self.writer.with_phones(rows, "msisdn", f"{stream}/{month.key}").select(
+            # Formatted once per line and file: usage files are far too big to format row by row.
+            numbers = self.writer.with_phones(month_lines.select("line_id", "msisdn"), "msisdn",
+                                              f"{stream}/{month.key}", key=pl.col("line_id"))
+            written = rows.join(numbers, on="line_id", maintain_order="left").select(
                 date="date", msisdn="msisdn",
                 imei="imei", voice_minutes="voice_milli", sms_count="sms_count", data_mb="data_milli",
                 roaming_voice_minutes="roaming_voice_milli", roaming_data_mb="roaming_data_milli")
@@ -2372,18 +2397,18 @@ class _CustomerGenerator:
         raise RuntimeError(f"{self.profile.customer_id} {month.key}: no light user with an idle day "
                            "to carry the bad usage rows")
 
-    def _write_expected(self, month: BillingMonth, quarantine, findings: list[Finding],
-                        savings: list[Saving]) -> None:
+    def _write_expected(self, month: BillingMonth, quarantine: list[tuple[str, int, str, str]],
+                        findings: list[Finding], savings: list[Saving]) -> None:
+        def text(value):
+            return f"{value:.2f}" if isinstance(value, Decimal) else value
+
         folder = self.expected(month)
-        rows = _write_rows_csv(folder / "quarantine.csv", QUARANTINE_COLUMNS, sorted(quarantine))
-        self.summary.add(folder / "quarantine.csv", "expected")
-        self.summary.counts["quarantined"] += rows
-        money = lambda value: f"{value:.2f}" if isinstance(value, Decimal) else value  # noqa: E731
-        self.summary.counts["findings"] += _write_rows_csv(
-            folder / "findings.csv", FINDING_COLUMNS,
-            ([money(getattr(f, c)) for c in FINDING_COLUMNS] for f in findings))
-        self.summary.add(folder / "findings.csv", "expected")
-        self.summary.counts["savings"] += _write_rows_csv(
-            folder / "savings.csv", SAVINGS_COLUMNS,
-            ([money(getattr(s, c)) for c in SAVINGS_COLUMNS] for s in savings))
-        self.summary.add(folder / "savings.csv", "expected")
+        for name, columns, rows in (
+            ("quarantine", QUARANTINE_COLUMNS, sorted(quarantine)),
+            ("findings", FINDING_COLUMNS, ([text(getattr(f, c)) for c in FINDING_COLUMNS] for f in findings)),
+            ("savings", SAVINGS_COLUMNS, ([text(getattr(s, c)) for c in SAVINGS_COLUMNS] for s in savings)),
+        ):
+            path = folder / f"{name}.csv"
+            written = _write_rows_csv(path, columns, rows)
+            self.summary.add(path, "expected", written)
+            self.summary.counts[name] += written

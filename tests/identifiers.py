@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -46,9 +47,13 @@ def written_text(path: Path) -> str:
 
 
 def leaks(paths: list[Path], identifiers: set[str]) -> list[tuple[str, str]]:
-    """(file, identifier) for every identifier found in a file's content or name."""
+    """(file, identifier) for every identifier found in a file's content or name, as a whole token: an employee
+    id '203697' inside a hex digest 'dd203697e9' is a coincidence, not a leak."""
+    pattern = re.compile(
+        "(?<![0-9A-Za-z])(" + "|".join(re.escape(i) for i in sorted(identifiers, key=len, reverse=True)) + ")(?![0-9A-Za-z])"
+    )
     found = []
     for path in paths:
         text = written_text(path) + "\n" + str(path)
-        found.extend((str(path), identifier) for identifier in identifiers if identifier in text)
+        found.extend((str(path), match) for match in sorted(set(pattern.findall(text))))
     return found

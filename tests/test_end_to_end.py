@@ -120,3 +120,46 @@ def test_a_bad_customer_month_does_not_stop_the_others(sample, tmp_path):
 def test_bad_selections_are_refused_before_anything_runs(sample, tmp_path, args, message):
     run = tem("run", "--data-root", str(sample[0]), *args, dagster_home=tmp_path / "home")
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+
+
+def key_figures(sheet) -> dict[str, object]:
+    """Summary's 'Key figures' block: label in column A, value in column B."""
+    figures, inside = {}, False
+    for label, value, *_ in sheet.iter_rows(min_col=1, max_col=2, values_only=True):
+        if label == "Key figures":
+            inside = True
+        elif inside and label is None:
+            break
+        elif inside:
+            figures[label] = value
+    return figures
+
+
+def test_every_workbook_has_its_sheets_charts_and_the_csv_totals(sample):
+    from decimal import Decimal
+
+    import openpyxl
+
+    root = sample[0]
+    for customer_id, month in drops(root):
+        folder = root / "published" / customer_id / month
+        workbook = openpyxl.load_workbook(folder / "report.xlsx")
+        assert workbook.sheetnames == ["Summary", "Findings", "Savings", "Cost allocation", "Trend"]
+        assert len(workbook["Summary"]._charts) == 2 and len(workbook["Trend"]._charts) == 1
+        findings = pl.read_csv(folder / "findings.csv", infer_schema=False)
+        savings = pl.read_csv(folder / "savings.csv", infer_schema=False)
+        figures = key_figures(workbook["Summary"])
+        disputed = sum((Decimal(v) for v in findings["disputed_amount"]), Decimal(0))
+        monthly = sum((Decimal(v) for v in savings["monthly_savings"]), Decimal(0))
+        annual = sum((Decimal(v) for v in savings["annual_savings"]), Decimal(0))
+        assert Decimal(str(figures["Disputed total"])).quantize(Decimal("0.01")) == disputed
+        assert Decimal(str(figures["Monthly savings"])).quantize(Decimal("0.01")) == monthly
+        assert Decimal(str(figures["Annual savings"])).quantize(Decimal("0.01")) == annual
+        assert figures["Findings"] == findings.height
+        assert workbook["Findings"].max_row == findings.height + 1 and workbook["Savings"].max_row == savings.height + 1
+        # no other customer's data: every row of both sheets is this customer's lines
+        customers_numbers = set(findings["msisdn"].drop_nulls()) | set(savings["msisdn"].drop_nulls())
+        other_folders = [p for p in (root / "published").glob(f"*/{month}") if p.parent.name != customer_id]
+        for other in other_folders:
+            other_numbers = set(pl.read_csv(other / "findings.csv", infer_schema=False)["msisdn"].drop_nulls())
+            assert not (customers_numbers & other_numbers)
