@@ -1,6 +1,8 @@
 """Ingest assets: the customer's contracts, and per customer-month the roster, invoice charges
 and device usage, validated, quarantined and pseudonymized into the warehouse."""
 
+import time
+
 import polars as pl
 
 from dagster import (
@@ -76,10 +78,13 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
         raise Failure(description=f"{customer_id} {month}: {problem}") from None
 
     warehouse = data_root.warehouse
+    started_writing = time.perf_counter()
     warehouse.write(customer_id, month, spec.name, result.accepted)
     warehouse.write(customer_id, month, f"{spec.name}_rejected", result.rejected)
     warehouse.write(customer_id, month, f"{spec.name}_quarantine", result.quarantine)
     warehouse.write(customer_id, month, f"{spec.name}_accounting", result.accounting)
+
+    seconds = {**result.seconds, "write": round(time.perf_counter() - started_writing, 3)}
 
     reasons = result.quarantine.group_by("reason_code").agg(pl.len().alias("cells")).sort("reason_code")
     metadata = {
@@ -89,6 +94,7 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
         "rows_quarantined": int(result.accounting["rows_quarantined"].sum()),
         "quarantine_reasons": MetadataValue.json({code: n for code, n in reasons.iter_rows()}),
         "accounting_by_file": MetadataValue.md(_markdown_table(result.accounting)),
+        "seconds_by_stage": MetadataValue.json(seconds),
     }
     if spec.name == INVOICE_CHARGES.name and result.accepted.height:
         totals = result.accepted.group_by("carrier").agg(pl.col("amount").sum()).sort("carrier")

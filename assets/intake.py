@@ -6,7 +6,8 @@ Pure functions over polars frames; the Dagster assets that call them are in ``as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,7 @@ class IngestResult:
     rejected: pl.DataFrame  # the quarantined rows' parsed cells, pseudonymized the same way (null where unparseable)
     quarantine: pl.DataFrame  # file, row, column, value (withheld for personal columns), reason_code, reason
     accounting: pl.DataFrame  # file, rows_read, rows_accepted, rows_quarantined
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of read, validate, pseudonymize
 
     @property
     def rows_read(self) -> int:
@@ -86,6 +88,7 @@ def duplicate_roster_lines(typed: pl.DataFrame, already_bad: pl.DataFrame) -> pl
 def ingest_table(
     spec: TableSpec, files: list[SourceFile], context: ParseContext, pseudonymizer: Pseudonymizer
 ) -> IngestResult:
+    clock = StageClock()
     text_frames = []
     for source in files:
         frame = read_text_frame(source.path, source.name, spec.required_headers)
@@ -95,6 +98,7 @@ def ingest_table(
         text = pl.concat(text_frames, how="diagonal")
     else:
         text = pl.DataFrame(schema={"source_row": pl.Int64, "source_file": pl.String})
+    clock.lap("read")
 
     text, typed, parse_failures = parse_table(text, spec, context)
     quarantine = concat_quarantine([parse_failures, validation_failures(text, typed, spec)])
@@ -105,12 +109,28 @@ def ingest_table(
     quarantine = quarantine.sort("file", "row", "column")
 
     bad_rows = quarantine.select(pl.col("file").alias("source_file"), pl.col("row").alias("source_row")).unique()
+    clock.lap("validate")
     stored = pseudonymizer.replace_columns(typed, spec.pseudonymized).select(*STORED_COLUMNS[spec.name], *LINEAGE_COLUMNS)
     accepted = stored.join(bad_rows, on=["source_file", "source_row"], how="anti", maintain_order="left")
     rejected = stored.join(bad_rows, on=["source_file", "source_row"], how="semi", maintain_order="left")
 
+    clock.lap("pseudonymize")
     accounting = _accounting(text, accepted, bad_rows, [f.name for f in files])
-    return IngestResult(accepted=accepted, rejected=rejected, quarantine=quarantine, accounting=accounting)
+    return IngestResult(accepted=accepted, rejected=rejected, quarantine=quarantine, accounting=accounting,
+                        seconds=clock.laps)  # fmt: skip
+
+
+class StageClock:
+    """Wall time of consecutive stages, for the asset metadata the benchmark reads."""
+
+    def __init__(self):
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def _accounting(text: pl.DataFrame, accepted: pl.DataFrame, bad_rows: pl.DataFrame, names: list[str]) -> pl.DataFrame:
