@@ -8,6 +8,7 @@ distinct value and are joined back.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 import polars as pl
@@ -40,6 +41,7 @@ class ParseContext:
         return "YYYY-MM-DD or " + ("DD/MM/YYYY" if self.day_first else "MM/DD/YYYY")
 
 
+@lru_cache(maxsize=1_000_000)  # roster, invoices, usage and publishing meet the same numbers again
 def normalize_phone(text: str, region: str) -> str | None:
     """E.164 form of a phone number written in any common format, or None if it is not a valid number."""
     try:
@@ -51,13 +53,20 @@ def normalize_phone(text: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+PHONE_PUNCTUATION = r"[\s().\-/]"
+
+
 def phone_lookup(values: pl.Series, region: str) -> pl.DataFrame:
-    """Distinct raw phone texts -> E.164 (null when invalid); one phonenumbers call per distinct value."""
-    distinct = values.drop_nulls().unique().to_list()
-    return pl.DataFrame(
-        {"raw": distinct, "e164": [normalize_phone(v, region) for v in distinct]},
-        schema={"raw": pl.String, "e164": pl.String},
+    """Distinct raw phone texts -> E.164 (null when invalid). Spaces, dots, dashes and parentheses carry no
+    meaning, so they are stripped in polars first; phonenumbers then runs once per distinct number."""
+    raw = values.drop_nulls().unique()
+    pairs = pl.DataFrame({"raw": raw}, schema={"raw": pl.String}).with_columns(
+        pl.col("raw").str.replace_all(PHONE_PUNCTUATION, "").alias("canonical")
     )
+    canonical = pairs["canonical"].unique().to_list()
+    lookup = pl.DataFrame({"canonical": canonical, "e164": [normalize_phone(v, region) for v in canonical]},
+                          schema={"canonical": pl.String, "e164": pl.String})  # fmt: skip
+    return pairs.join(lookup, on="canonical", how="left").select("raw", "e164")
 
 
 def _date_expr(column: str, context: ParseContext) -> pl.Expr:
