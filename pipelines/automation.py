@@ -31,7 +31,7 @@ from dagster import (
 from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
 from pipelines.layout import DataRoot
 from pipelines.partitions import customer_month_key, customers_partitions
-from pipelines.resources import DataRootResource
+from pipelines.resources import DataRootResource, InboxResource
 
 CONTRACTS_ASSET = AssetKey("customer_contracts")
 
@@ -90,8 +90,9 @@ def contracts_fingerprint(data_root: DataRoot, customer_id: str) -> str:
     description="Registers new customers, loads changed contracts and reconciles complete inbox drops once they "
     "are unchanged for one tick.",
 )
-def inbox_sensor(context: SensorEvaluationContext, data_root: DataRootResource) -> SensorResult:
+def inbox_sensor(context: SensorEvaluationContext, data_root: DataRootResource, inbox: InboxResource) -> SensorResult:
     root = data_root.root
+    inbox.sync(root, context.log)  # an S3 inbox is mirrored into the data root; the fingerprints see the copy
     cursor = json.loads(context.cursor) if context.cursor else {}
     seen: dict[str, str] = cursor.get("seen", {})  # fingerprint at the previous tick
     requested: dict[str, str] = cursor.get("requested", {})  # fingerprint last run

@@ -110,6 +110,13 @@ def _failure_messages(result) -> list[str]:
 def command_run(args: argparse.Namespace) -> int:
     data_root = resolve_data_root(args.data_root)
     prepare_environment(data_root)
+    from pipelines.resources import InboxResource
+    from pipelines.storage import DeliveryError
+
+    try:
+        InboxResource.from_environment(deferred=False).sync(data_root)  # an S3 inbox lands in the data root first
+    except DeliveryError as problem:
+        raise UsageError(str(problem)) from None
     plan = select_partitions(data_root, args.customer or [], args.month or [])
     for ignored in data_root.ignored_inbox_entries():
         print(f"warning: ignoring {ignored}: not a valid customer id or YYYY-MM month folder", file=sys.stderr)

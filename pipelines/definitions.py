@@ -10,7 +10,7 @@ from dagster import Definitions, EnvVar
 from assets import audit, ingest, publish, report, savings
 from pipelines import automation
 from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
-from pipelines.resources import DataRootResource, DeliveryResource, PseudonymKeyResource
+from pipelines.resources import DataRootResource, DeliveryResource, InboxResource, PseudonymKeyResource
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
@@ -25,6 +25,7 @@ def _resources() -> dict:
         "data_root": DataRootResource(path=data_root),
         "pseudonym_key": PseudonymKeyResource(master_key=master_key),
         "delivery": DeliveryResource.from_environment(),
+        "inbox": InboxResource.from_environment(),
     }
 
 

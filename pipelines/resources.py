@@ -14,7 +14,7 @@ from dagster import ConfigurableResource, EnvVar
 
 from assets.pseudonymize import Pseudonymizer, load_or_create_dev_key, parse_master_key
 from assets.warehouse import Warehouse
-from pipelines.layout import DataRoot, validate_id
+from pipelines.layout import ID_PATTERN, DataRoot, validate_id
 from pipelines.storage import DeliveryError, LocalStore, ObjectStore, S3Store
 
 log = logging.getLogger("tem")
@@ -87,3 +87,53 @@ class DeliveryResource(ConfigurableResource):
                 raise DeliveryError("delivery target s3 needs a bucket: set TEM_S3_BUCKET")
             return S3Store(self.bucket, self.prefix, self.endpoint_url, self.region)
         raise DeliveryError(f"unknown delivery target {self.target!r}: use 'local' or 's3' (TEM_DELIVERY)")
+
+
+class InboxResource(ConfigurableResource):
+    """Where customers deliver: the data root itself (default) or an S3 bucket with the same layout
+    (`<prefix>/customers/...`, `<prefix>/inbox/<customer>/<YYYY-MM>/...`). An S3 inbox is mirrored into the
+    data root's customers/ and inbox/ folders, the only local places customer files may live, before
+    anything reads them."""
+
+    source: str = "local"  # "local" or "s3"
+    bucket: Optional[str] = None
+    prefix: str = ""
+    endpoint_url: Optional[str] = None
+    region: Optional[str] = None
+
+    @classmethod
+    def from_environment(cls, deferred: bool = True) -> "InboxResource":
+        """TEM_INBOX, TEM_INBOX_BUCKET, TEM_INBOX_PREFIX, TEM_S3_ENDPOINT_URL, AWS_REGION."""
+        def setting(name: str):
+            if not os.environ.get(name):
+                return None
+            return EnvVar(name) if deferred else os.environ[name]
+
+        return cls(source=os.environ.get("TEM_INBOX") or "local", bucket=setting("TEM_INBOX_BUCKET"),
+                   prefix=os.environ.get("TEM_INBOX_PREFIX", ""), endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
+                   region=setting("AWS_REGION"))  # fmt: skip
+
+    def _store(self) -> ObjectStore:
+        if not self.bucket:
+            raise DeliveryError("an S3 inbox needs a bucket: set TEM_INBOX_BUCKET")
+        return S3Store(self.bucket, self.prefix, self.endpoint_url, self.region)
+
+    def sync(self, data_root: DataRoot, logger=None) -> list[str]:
+        """Mirror the S3 inbox and customer files into the data root (nothing to do for a local inbox).
+        Returns the keys skipped because their names are not valid customer ids, months or file names."""
+        if self.source == "local":
+            return []
+        if self.source != "s3":
+            raise DeliveryError(f"unknown inbox source {self.source!r}: use 'local' or 's3' (TEM_INBOX)")
+        store = self._store()
+        skipped = []
+        for top in ("customers", "inbox"):
+            names = {key.split("/")[1] for key in store.list_keys(f"{top}/") if key.count("/") >= 2}
+            for name in sorted(names):
+                if not ID_PATTERN.fullmatch(name):
+                    skipped.append(f"{top}/{name}")
+                    continue
+                skipped += store.mirror(f"{top}/{name}/", data_root.path / top / name)
+        for item in skipped:
+            (logger or log).warning("ignoring %s in the S3 inbox: not a valid customer id or file name", item)
+        return skipped

@@ -59,6 +59,35 @@ class ObjectStore(ABC):
     @abstractmethod
     def link(self, key: str, expires_seconds: int) -> str: ...
 
+    @abstractmethod
+    def list_keys(self, prefix: str) -> list[str]: ...
+
+    @abstractmethod
+    def download(self, key: str, path: Path) -> None: ...
+
+    def mirror(self, prefix: str, folder: Path) -> list[str]:
+        """Make `folder` hold exactly the objects under `prefix` (same relative paths), downloading each to a
+        temporary name first. Keys whose parts are not safe file names are skipped and returned."""
+        skipped, wanted = [], set()
+        for key in self.list_keys(prefix):
+            relative = key[len(prefix):].lstrip("/")
+            parts = relative.split("/")
+            if not relative or any(not part or part in (".", "..") or part.startswith(".") for part in parts):
+                skipped.append(key)
+                continue
+            target = folder.joinpath(*parts)
+            wanted.add(target)
+            tmp = temp_path_for(target)
+            try:
+                self.download(key, tmp)
+                atomic_replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        if folder.is_dir():
+            for stale in [p for p in folder.rglob("*") if p.is_file() and p not in wanted]:
+                stale.unlink()
+        return skipped
+
     def deliver(self, customer_id: str, month: str, files: list[Path]) -> dict:
         """Upload the files, then the manifest last: a reader that finds a manifest finds a complete delivery."""
         manifest_key = object_key(customer_id, month, MANIFEST)
@@ -107,6 +136,14 @@ class LocalStore(ObjectStore):
     def link(self, key: str, expires_seconds: int) -> str:
         return self._path(key).resolve().as_uri()  # a local file needs no signature; it never expires
 
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+
+    def download(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self._path(key).read_bytes())
+
 
 class S3Store(ObjectStore):
     """An S3 bucket (or any S3-compatible endpoint) under a prefix, through boto3."""
@@ -124,7 +161,7 @@ class S3Store(ObjectStore):
         )  # fmt: skip
 
     def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
+        return f"{self.prefix}/{key}" if self.prefix else key  # _key("") is the prefix with its slash
 
     def put_file(self, key: str, path: Path) -> None:
         self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs={"ServerSideEncryption": "AES256"})
@@ -145,6 +182,17 @@ class S3Store(ObjectStore):
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def list_keys(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            keys.extend(item["Key"][len(self._key("")):] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def download(self, key: str, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.client.download_file(self.bucket, self._key(key), str(path))
 
     def link(self, key: str, expires_seconds: int) -> str:
         return self.client.generate_presigned_url(

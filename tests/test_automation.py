@@ -7,7 +7,7 @@ from dagster import SkipReason, build_schedule_context, build_sensor_context, in
 
 from assets import ingest
 from pipelines.automation import inbox_sensor, monthly_reconciliation, previous_month
-from pipelines.resources import DataRootResource
+from pipelines.resources import DataRootResource, InboxResource
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip
 
@@ -27,7 +27,7 @@ class Ticker:
     def __init__(self, root, instance):
         self.root, self.cursor = root, None
         self.instance = instance
-        self.resources = {"data_root": DataRootResource(path=str(root))}
+        self.resources = {"data_root": DataRootResource(path=str(root)), "inbox": InboxResource()}
 
     def tick(self):
         context = build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources)

@@ -132,3 +132,28 @@ def test_s3_delivery_through_presigned_links(tmp_path, s3_endpoint):
         body = urllib.request.urlopen(urls[entry["name"]], timeout=10).read()  # a plain HTTP client
         assert len(body) == entry["size"] and hashlib.sha256(body).hexdigest() == entry["sha256"]
         assert body == (root / "published" / "acme" / "2026-06" / entry["name"]).read_bytes()
+
+
+def test_inbox_read_from_s3(tmp_path, s3_endpoint):
+    """The same layout in a bucket: tem run mirrors it into an empty data root and publishes the same files
+    as a run on the local copy."""
+    source = small_root(tmp_path / "source")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+    client.create_bucket(Bucket="tem-inbox")
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        client.upload_file(str(path), "tem-inbox", f"drops/{path.relative_to(source).as_posix()}")
+    client.put_object(Bucket="tem-inbox", Key="drops/inbox/Bad Name/2026-06/roster.csv", Body=b"x")
+
+    local = tem("run", "--data-root", str(source), env_extra={}, home=tmp_path / "home-local")
+    assert local.returncode == 0, local.stderr[-2000:]
+    mirrored = tmp_path / "mirrored"
+    s3_inbox = {"TEM_INBOX": "s3", "TEM_INBOX_BUCKET": "tem-inbox", "TEM_INBOX_PREFIX": "drops",
+                "TEM_S3_ENDPOINT_URL": s3_endpoint, **CREDENTIALS}  # fmt: skip
+    remote = tem("run", "--data-root", str(mirrored), env_extra=s3_inbox, home=tmp_path / "home-s3")
+    assert remote.returncode == 0, remote.stderr[-2000:]
+    assert not (mirrored / "inbox" / "Bad Name").exists()
+    for published in sorted((source / "published").rglob("*.csv")):
+        twin = mirrored / published.relative_to(source)
+        assert twin.read_bytes() == published.read_bytes(), published.name
