@@ -54,6 +54,18 @@ class PseudonymKeyResource(ConfigurableResource):
         return Pseudonymizer(key, customer_id)
 
 
+def _environment_setting(deferred: bool):
+    """A reader of optional settings: EnvVar for Dagster (resolved at run time, shown in the UI) or the value
+    itself for the command line; None when the variable is unset or empty."""
+
+    def setting(name: str):
+        if not os.environ.get(name):
+            return None
+        return EnvVar(name) if deferred else os.environ[name]
+
+    return setting
+
+
 class DeliveryResource(ConfigurableResource):
     """Where published files are delivered: the data root's published/ folder (default) or an S3 bucket.
 
@@ -70,11 +82,7 @@ class DeliveryResource(ConfigurableResource):
     def from_environment(cls, deferred: bool = True) -> "DeliveryResource":
         """TEM_DELIVERY, TEM_S3_BUCKET, TEM_S3_PREFIX, TEM_S3_ENDPOINT_URL, AWS_REGION; as EnvVar for Dagster
         (deferred, shown in the UI) or as values for the command line."""
-        def setting(name: str):
-            if not os.environ.get(name):
-                return None
-            return EnvVar(name) if deferred else os.environ[name]
-
+        setting = _environment_setting(deferred)
         return cls(target=os.environ.get("TEM_DELIVERY") or "local", bucket=setting("TEM_S3_BUCKET"),
                    prefix=os.environ.get("TEM_S3_PREFIX", ""), endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
                    region=setting("AWS_REGION"))  # fmt: skip
@@ -104,11 +112,7 @@ class InboxResource(ConfigurableResource):
     @classmethod
     def from_environment(cls, deferred: bool = True) -> "InboxResource":
         """TEM_INBOX, TEM_INBOX_BUCKET, TEM_INBOX_PREFIX, TEM_S3_ENDPOINT_URL, AWS_REGION."""
-        def setting(name: str):
-            if not os.environ.get(name):
-                return None
-            return EnvVar(name) if deferred else os.environ[name]
-
+        setting = _environment_setting(deferred)
         return cls(source=os.environ.get("TEM_INBOX") or "local", bucket=setting("TEM_INBOX_BUCKET"),
                    prefix=os.environ.get("TEM_INBOX_PREFIX", ""), endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
                    region=setting("AWS_REGION"))  # fmt: skip
