@@ -1,6 +1,7 @@
 """Ingest assets: the customer's contracts, and per customer-month the roster, invoice charges
 and device usage, validated, quarantined and pseudonymized into the warehouse."""
 
+import datetime as dt
 import time
 
 import polars as pl
@@ -24,7 +25,7 @@ from pipelines.layout import DataRoot
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from schemas.contract import Contract, ContractError, CustomerSettings, load_contract, load_customer_settings
-from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
+from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, STORED_COLUMNS, TableSpec
 
 INGEST_GROUP = "ingest"
 # which files of a drop feed which table, and the file types the contract allows for each
@@ -184,6 +185,117 @@ def invoice_charges_row_accounting(context, data_root: DataRootResource) -> Asse
 @asset_check(asset=device_usage, **CHECK_KW)
 def device_usage_row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
     return accounting_check(data_root, context.partition_key, DEVICE_USAGE.name)
+
+
+PSEUDONYM_PATTERN = "^[0-9a-f]{32}$"
+# stored column -> (DuckDB type family, may be null)
+STORED_TYPES = {
+    ROSTER.name: {"msisdn": ("VARCHAR", False), "carrier": ("VARCHAR", False), "plan_code": ("VARCHAR", False),
+                  "line_status": ("VARCHAR", False), "line_status_date": ("DATE", True),
+                  "termination_date": ("DATE", True), "vip": ("BOOLEAN", True)},
+    INVOICE_CHARGES.name: {"invoice_number": ("VARCHAR", False), "period_start": ("DATE", False),
+                           "period_end": ("DATE", False), "charge_type": ("VARCHAR", False),
+                           "quantity": ("DECIMAL", True), "unit_rate": ("DECIMAL", True),
+                           "amount": ("DECIMAL", False), "invoice_total": ("DECIMAL", False)},
+    DEVICE_USAGE.name: {"date": ("DATE", False), "msisdn": ("VARCHAR", False), "voice_minutes": ("DECIMAL", False),
+                        "sms_count": ("DECIMAL", False), "data_mb": ("DECIMAL", False),
+                        "roaming_voice_minutes": ("DECIMAL", False), "roaming_data_mb": ("DECIMAL", False)},
+}  # fmt: skip
+
+
+def schema_check(data_root: DataRootResource, partition_key, spec: TableSpec) -> AssetCheckResult:
+    """The stored table has the warehouse columns and types, its required columns are never null, and every
+    personal column holds pseudonyms only (32 hex characters), never a clear identifier."""
+    customer_id, month = split_key(partition_key)
+    warehouse = data_root.warehouse
+    connection = warehouse.connect()
+    warehouse.view(connection, "stored", customer_id, month, spec.name)
+    types = {name: kind for name, kind, *_ in connection.sql("DESCRIBE stored").fetchall()}
+    problems = {}
+    missing = [c for c in STORED_COLUMNS[spec.name] if c not in types]
+    if missing:
+        problems["missing columns"] = missing
+    for column, (family, nullable) in STORED_TYPES[spec.name].items():
+        if column in types and not types[column].startswith(family):
+            problems[f"{column} type"] = f"{types[column]}, expected {family}"
+        elif column in types and not nullable:
+            nulls = warehouse.first_row(connection, f'SELECT count(*) FROM stored WHERE "{column}" IS NULL')[0]
+            if nulls:
+                problems[f"{column} nulls"] = nulls
+    for column in spec.pseudonymized:
+        if column in types:
+            clear = warehouse.first_row(connection, f"SELECT count(*) FROM stored WHERE \"{column}\" IS NOT NULL "
+                                                    f"AND NOT regexp_full_match(\"{column}\", '{PSEUDONYM_PATTERN}')")[0]  # fmt: skip
+            if clear:
+                problems[f"{column} not pseudonymized"] = clear
+    leftover = sorted(set(types) & set(spec.dropped))
+    if leftover:
+        problems["personal columns stored"] = leftover
+    return AssetCheckResult(
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"rows": warehouse.first_row(connection, "SELECT count(*) FROM stored")[0],
+                  "problems": MetadataValue.json(problems)},  # fmt: skip
+        description="Columns, types, required values and pseudonyms as the warehouse expects." if not problems
+        else "; ".join(problems),
+    )
+
+
+SCHEMA_KW = dict(partitions_def=customer_months, blocking=True, name="warehouse_schema")
+
+
+@asset_check(asset=roster, **SCHEMA_KW)
+def roster_schema(context, data_root: DataRootResource) -> AssetCheckResult:
+    return schema_check(data_root, context.partition_key, ROSTER)
+
+
+@asset_check(asset=invoice_charges, **SCHEMA_KW)
+def invoice_charges_schema(context, data_root: DataRootResource) -> AssetCheckResult:
+    return schema_check(data_root, context.partition_key, INVOICE_CHARGES)
+
+
+@asset_check(asset=device_usage, **SCHEMA_KW)
+def device_usage_schema(context, data_root: DataRootResource) -> AssetCheckResult:
+    return schema_check(data_root, context.partition_key, DEVICE_USAGE)
+
+
+INVOICE_TOTALS_SQL = """
+SELECT carrier, account_number, invoice_number,
+       count(DISTINCT invoice_total) AS stated_totals,
+       bool_and(period_start = $first_day AND period_end = $last_day) AS period_is_month
+FROM charges GROUP BY ALL
+HAVING stated_totals > 1 OR NOT period_is_month
+ORDER BY ALL
+"""
+
+
+@asset_check(asset=invoice_charges, partitions_def=customer_months, blocking=False, name="invoice_totals",
+             description="Each invoice states one total on all its rows and bills the partition's month; "
+                         "a warning, since the audit still runs (rule 9 compares the total with the charges).")  # fmt: skip
+def invoice_totals(context, data_root: DataRootResource) -> AssetCheckResult:
+    return invoice_totals_check(data_root, context.partition_key)
+
+
+def invoice_totals_check(data_root: DataRootResource, partition_key) -> AssetCheckResult:
+    customer_id, month = split_key(partition_key)
+    warehouse = data_root.warehouse
+    connection = warehouse.connect()
+    warehouse.view(connection, "charges", customer_id, month, INVOICE_CHARGES.name)
+    first_day = dt.date(int(month[:4]), int(month[5:7]), 1)
+    last_day = (first_day + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+    odd = connection.sql(INVOICE_TOTALS_SQL, params={"first_day": first_day, "last_day": last_day}).fetchall()
+    invoices = warehouse.first_row(connection, "SELECT count(DISTINCT (carrier, account_number, invoice_number)) "
+                                               "FROM charges")[0]  # fmt: skip
+    return AssetCheckResult(
+        passed=not odd,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "invoices": invoices,
+            "invoices_with_several_totals": sum(1 for row in odd if row[3] > 1),
+            "invoices_outside_the_month": sum(1 for row in odd if not row[4]),
+            "invoices_to_look_at": MetadataValue.json([row[2] for row in odd][:50]),
+        },
+    )
 
 
 # ----------------------------------------------------------------------------------------

@@ -35,6 +35,10 @@ ingest_defs = Definitions(
         ingest.roster_row_accounting,
         ingest.invoice_charges_row_accounting,
         ingest.device_usage_row_accounting,
+        ingest.roster_schema,
+        ingest.invoice_charges_schema,
+        ingest.device_usage_schema,
+        ingest.invoice_totals,
     ],
 )
 

@@ -70,7 +70,7 @@ def test_materialize_one_customer_month(data_root):
     assert str(charges["amount"].sum()) == "1102.1000"
 
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 4 and all(c.passed for c in checks)
+    assert len(checks) == 8 and all(c.passed for c in checks)
     metadata = result.asset_materializations_for_node("invoice_charges")[0].metadata
     assert metadata["rows_read"].value == 4 and metadata["rows_quarantined"].value == 1
 
@@ -141,3 +141,21 @@ def test_findings_are_published_with_identifiers_restored(data_root):
     assert "+14155550100" not in str(stored.rows()) and "E1" not in stored["employee_id"].to_list()
     metadata = result.asset_materializations_for_node("findings")[0].metadata
     assert metadata["by_finding_type"].value["PLAN_RATE_MISMATCH"] == {"count": 1, "disputed": "2.00 USD"}
+
+
+def test_checks_catch_clear_identifiers_and_odd_invoices(data_root):
+    assert run_month(data_root).success
+    resource = DataRootResource(path=str(data_root))
+    key = MultiPartitionKey({"customer": "acme", "month": "2026-06"})
+    warehouse = data_root / "warehouse" / "acme" / "2026-06"
+    roster = pl.read_parquet(warehouse / "roster.parquet")
+    roster.with_columns(pl.lit("+14155550100").alias("msisdn")).write_parquet(warehouse / "roster.parquet")
+    result = ingest.schema_check(resource, key, ingest.ROSTER)
+    assert not result.passed and result.metadata["problems"].value == {"msisdn not pseudonymized": 2}
+
+    charges = pl.read_parquet(warehouse / "invoice_charges.parquet")
+    charges.with_columns(pl.when(pl.col("source_row") == 2).then(pl.col("invoice_total") + 1)
+                         .otherwise(pl.col("invoice_total")).alias("invoice_total")).write_parquet(
+        warehouse / "invoice_charges.parquet")  # fmt: skip
+    totals = ingest.invoice_totals_check(resource, key)
+    assert not totals.passed and totals.metadata["invoices_with_several_totals"].value == 1
