@@ -60,6 +60,12 @@ class RecordingStore(ObjectStore):
     def link(self, key, expires_seconds):
         return key
 
+    def list_keys(self, prefix):
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def download(self, key, path):
+        path.write_bytes(self.objects[key])
+
 
 def test_manifest_is_removed_first_and_written_last(tmp_path):
     files = [tmp_path / "report.xlsx", tmp_path / "findings.csv"]
