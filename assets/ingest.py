@@ -18,9 +18,9 @@ from dagster import (
 )
 
 from assets.money import money_text
-from assets.intake import IngestResult, SourceFile, ingest_table
+from assets.intake import SourceFile, ingest_table
 from assets.parsing import ParseContext
-from assets.readers import SUPPORTED_SUFFIXES, InputFileError
+from assets.readers import InputFileError
 from pipelines.layout import DataRoot
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource

@@ -124,7 +124,8 @@ def command_run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
     from dagster import DagsterInstance
 
-    from pipelines.definitions import CONTRACTS_JOB, RECONCILE_JOB, defs
+    from pipelines.definitions import defs
+    from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB
     from pipelines.partitions import billing_months, customer_month_key, customers_partitions
 
     valid_months = set(billing_months.get_partition_keys())

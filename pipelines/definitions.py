@@ -9,7 +9,7 @@ from dagster import Definitions, EnvVar
 
 from assets import audit, ingest, publish, report, savings
 from pipelines import automation
-from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
+from pipelines.jobs import contracts_job, reconcile_job
 from pipelines.resources import DataRootResource, DeliveryResource, InboxResource, PseudonymKeyResource
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
