@@ -29,32 +29,33 @@ def _resources() -> dict:
     }
 
 
-ingest_defs = Definitions(
-    assets=[ingest.customer_contracts, ingest.roster, ingest.invoice_charges, ingest.device_usage],
-    asset_checks=[
-        ingest.roster_row_accounting,
-        ingest.invoice_charges_row_accounting,
-        ingest.device_usage_row_accounting,
-        ingest.roster_schema,
-        ingest.invoice_charges_schema,
-        ingest.device_usage_schema,
-        ingest.invoice_totals,
-    ],
-)
+def stage_definitions() -> dict[str, Definitions]:
+    """One small Definitions per stage. Built in a function: Dagster allows one Definitions at module scope."""
+    return {
+        "ingest": Definitions(
+            assets=[ingest.customer_contracts, ingest.roster, ingest.invoice_charges, ingest.device_usage],
+            asset_checks=[
+                ingest.roster_row_accounting,
+                ingest.invoice_charges_row_accounting,
+                ingest.device_usage_row_accounting,
+                ingest.roster_schema,
+                ingest.invoice_charges_schema,
+                ingest.device_usage_schema,
+                ingest.invoice_totals,
+            ],
+        ),
+        "audit": Definitions(assets=[audit.line_month_usage, audit.findings], asset_checks=[audit.findings_sanity]),
+        "savings": Definitions(assets=[savings.savings]),
+        "publish": Definitions(
+            assets=[publish.quarantine_report, publish.findings_report, publish.savings_report,
+                    report.customer_report, report.delivery]  # fmt: skip
+        ),
+        "operations": Definitions(
+            jobs=[contracts_job, reconcile_job],
+            sensors=[automation.inbox_sensor],
+            schedules=[automation.monthly_reconciliation],
+        ),
+    }
 
-audit_defs = Definitions(assets=[audit.line_month_usage, audit.findings], asset_checks=[audit.findings_sanity])
 
-savings_defs = Definitions(assets=[savings.savings])
-
-publish_defs = Definitions(
-    assets=[publish.quarantine_report, publish.findings_report, publish.savings_report, report.customer_report,
-            report.delivery]
-)
-
-jobs_defs = Definitions(
-    jobs=[contracts_job, reconcile_job],
-    sensors=[automation.inbox_sensor],
-    schedules=[automation.monthly_reconciliation],
-)
-
-defs = Definitions.merge(ingest_defs, audit_defs, savings_defs, publish_defs, jobs_defs, Definitions(resources=_resources()))
+defs = Definitions.merge(*stage_definitions().values(), Definitions(resources=_resources()))

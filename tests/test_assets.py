@@ -7,7 +7,7 @@ import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
 from assets import audit, ingest, publish
-from pipelines.definitions import audit_defs, ingest_defs
+from pipelines.definitions import stage_definitions
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer, write_parquet, write_xlsx)  # fmt: skip
@@ -15,7 +15,7 @@ from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_
 MASTER_KEY = "0f" * 32
 MONTH_ASSETS = [ingest.roster, ingest.invoice_charges, ingest.device_usage, audit.line_month_usage, audit.findings,
                 publish.quarantine_report, publish.findings_report]  # fmt: skip
-CHECKS = [*ingest_defs.asset_checks, *audit_defs.asset_checks]
+CHECKS = [*stage_definitions()["ingest"].asset_checks, *stage_definitions()["audit"].asset_checks]
 
 
 @pytest.fixture
@@ -159,3 +159,17 @@ def test_checks_catch_clear_identifiers_and_odd_invoices(data_root):
         warehouse / "invoice_charges.parquet")  # fmt: skip
     totals = ingest.invoice_totals_check(resource, key)
     assert not totals.passed and totals.metadata["invoices_with_several_totals"].value == 1
+
+
+def test_workspace_loads_as_a_code_location():
+    """What the webserver and daemon load: workspace.yaml -> pipelines.definitions."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repository = Path(__file__).resolve().parents[1]
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=repository,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "All code locations passed validation" in result.stdout + result.stderr
