@@ -1,0 +1,157 @@
+"""Backfills through Dagster's GraphQL API on a real `dagster dev` (webserver + daemon), the way the UI launches them.
+
+A fresh data root (two customers x two months) and a fresh instance; no `tem run`, everything goes through GraphQL.
+The customers are registered as dynamic partitions (addDynamicPartition, what the inbox sensor or `tem run` would
+do), then one asset backfill targets `customer_contracts` for every customer and every asset of
+`reconcile_customer_month` for every customer-month with an inbox drop; the daemon runs it, ordering the runs along
+the asset dependencies (contracts before a customer's months, the two previous months' line_month_usage before a
+month's savings). A second, identical backfill must publish the same bytes: same files under published/, same SHA-256.
+
+Why `partitionsByAssets` (one exact key range per partition) rather than `assetSelection` + `partitionNames`: with
+partitionNames Dagster applies the keys to the root assets and walks downstream through the partition mappings, and
+savings' three-month history mapping then pulls in savings (and its reports) for the two months after the last drop,
+which have no inbox drop and fail. A job backfill (`selector`) has no such spill but runs the customer-months in
+parallel without ordering them by the history mapping, so savings of one month could run before the usage of the
+month before it exists.
+
+The backfill runs use the in-process executor (runConfigData) to keep the test within a few minutes on two cores;
+the browser test runs a customer-month with the default multiprocess executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dagster_server import (check_executions, dagster_dev, graphql, inbox_partition_keys, repository_selector,
+                                  run_failures, small_data_root, wait_for)  # fmt: skip
+
+MONTHS = ("2026-05", "2026-06")
+BACKFILL_SECONDS = 480
+CHECKS = [("roster", "row_accounting"), ("invoice_charges", "row_accounting"), ("device_usage", "row_accounting"),
+          ("findings", "findings_sanity")]  # fmt: skip
+
+ADD_PARTITION = """mutation Add($repo: RepositorySelector!, $name: String!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: $name, partitionKey: $key) {
+    __typename ... on AddDynamicPartitionSuccess { partitionKey } ... on Error { message } } }"""
+
+JOB_ASSETS = """query JobAssets($job: PipelineSelector!) { assetNodes(pipeline: $job) { assetKey { path } } }"""
+
+LAUNCH_BACKFILL = """mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PartitionKeysNotFoundError { partitionKeys }
+    ... on Error { message } } }"""
+
+BACKFILL_STATUS = """query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      id status numPartitions partitionNames isAssetBackfill
+      error { message }
+      runs(limit: 500) { id status tags { key value } } }
+    ... on Error { message } } }"""
+
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+UNFINISHED_RUN = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING", "MANAGED", "SUSPENDED"}
+
+
+def launch_backfill(url: str, partitions_by_asset: dict[str, list[str]], title: str) -> str:
+    """An asset backfill of exactly these partitions of these assets."""
+    selection = [{"assetKey": {"path": [asset]}, "partitions": {"ranges": [{"start": key, "end": key} for key in keys]}}
+                 for asset, keys in sorted(partitions_by_asset.items())]  # fmt: skip
+    params = {"partitionsByAssets": selection, "title": title, "runConfigData": IN_PROCESS}
+    result = graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert result["__typename"] == "LaunchBackfillSuccess", result
+    return result["backfillId"]
+
+
+def wait_for_backfill(url: str, backfill_id: str, timeout: float = BACKFILL_SECONDS) -> dict:
+    """The backfill once it is finished and none of its runs is still queued or running."""
+
+    def finished():
+        backfill = graphql(url, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        done = backfill["status"] in FINISHED and not any(r["status"] in UNFINISHED_RUN for r in backfill["runs"])
+        return backfill if done else None
+
+    return wait_for(finished, timeout, interval=2, what=f"backfill {backfill_id}")
+
+
+def assert_succeeded(url: str, backfill: dict, partition_names: list[str]) -> list[dict]:
+    runs = backfill["runs"]
+    failed = {r["id"]: (r["status"], run_failures(url, r["id"])) for r in runs if r["status"] != "SUCCESS"}
+    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and not failed, (
+        f"backfill {backfill['id']} {backfill['status']} ({backfill['error']}); "
+        f"{len(runs)} runs, these did not succeed: {json.dumps(failed, indent=1)}")  # fmt: skip
+    assert runs, "the backfill launched no runs"
+    partitions = {t["value"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
+    assert partitions == set(partition_names), partitions
+    return runs
+
+
+def published_hashes(root: Path) -> dict[str, str]:
+    published = root / "published"
+    return {path.relative_to(published).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(published.rglob("*")) if path.is_file()}  # fmt: skip
+
+
+def assert_checks_passed(url: str, run_ids: set[str], partition_names: list[str]) -> None:
+    for asset, check in CHECKS:
+        executions = [e for e in check_executions(url, asset, check) if e["runId"] in run_ids]
+        assert {e["partition"] for e in executions} == set(partition_names), (asset, check, executions)
+        assert all(e["status"] == "SUCCEEDED" and e["evaluation"]["success"] for e in executions), (asset, check, executions)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    base = tmp_path_factory.mktemp("backfill")
+    root = small_data_root(base / "root", months=MONTHS)
+    with dagster_dev(root, base / "dagster_home") as running:
+        yield running
+
+
+def test_backfill_every_customer_month_twice_publishes_identical_files(server):
+    url, root = server.url, server.data_root
+    started = time.monotonic()
+    repo = repository_selector(url)
+    partition_names = inbox_partition_keys(root)
+    customers = sorted({key.split("|")[0] for key in partition_names})
+    assert len(partition_names) == 2 * len(MONTHS) and customers == ["acme", "globex"]
+
+    for customer_id in customers:  # register the customers, as the inbox sensor or `tem run` would
+        added = graphql(url, ADD_PARTITION, {"repo": repo, "name": "customers", "key": customer_id})["addDynamicPartition"]
+        assert added["__typename"] == "AddDynamicPartitionSuccess", added
+
+    job = {**repo, "pipelineName": "reconcile_customer_month"}
+    reconcile_assets = sorted("/".join(n["assetKey"]["path"]) for n in graphql(url, JOB_ASSETS, {"job": job})["assetNodes"])
+    assert {"roster", "invoice_charges", "findings", "savings", "customer_report", "delivery"} <= set(reconcile_assets)
+    assert "customer_contracts" not in reconcile_assets
+    targets = {"customer_contracts": customers, **{asset: partition_names for asset in reconcile_assets}}
+
+    first = wait_for_backfill(url, launch_backfill(url, targets, "every customer-month, 1st"))
+    first_runs = assert_succeeded(url, first, customers + partition_names)
+    assert_checks_passed(url, {r["id"] for r in first_runs}, partition_names)
+    before = published_hashes(root)
+    assert {name.rsplit("/", 1)[0] for name in before} == {key.replace("|", "/") for key in partition_names}
+    for key in partition_names:
+        names = {name.rsplit("/", 1)[1] for name in before if name.startswith(key.replace("|", "/") + "/")}
+        assert {"report.xlsx", "findings.csv", "savings.csv", "quarantine.csv", "manifest.json"} <= names, (key, names)
+    first_seconds = time.monotonic() - started
+
+    second = wait_for_backfill(url, launch_backfill(url, targets, "every customer-month, 2nd"))
+    second_runs = assert_succeeded(url, second, customers + partition_names)
+    assert not {r["id"] for r in first_runs} & {r["id"] for r in second_runs}
+    after = published_hashes(root)
+
+    assert sorted(after) == sorted(before), "the second backfill changed the set of published files"
+    changed = [name for name in before if before[name] != after[name]]
+    assert not changed, f"the second backfill rewrote these published files with different bytes: {changed}"
+    print(f"\nfirst backfill {first_seconds:.0f}s ({len(first_runs)} runs), both {time.monotonic() - started:.0f}s "
+          f"({len(second_runs)} runs), {len(before)} published files")
