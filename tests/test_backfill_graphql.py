@@ -14,8 +14,8 @@ which have no inbox drop and fail. A job backfill (`selector`) has no such spill
 parallel without ordering them by the history mapping, so savings of one month could run before the usage of the
 month before it exists.
 
-The backfill runs use the in-process executor (runConfigData) to keep the test within a few minutes on two cores;
-the browser test runs a customer-month with the default multiprocess executor.
+The backfill runs use the in-process executor (also the reconcile job's default) to keep the test within a few
+minutes on two cores.
 """
 
 from __future__ import annotations
