@@ -175,8 +175,12 @@ def test_materialize_one_customer_month_from_the_ui(server, browser, tmp_path):
             for asset in assets:
                 expect(page.get_by_text(f"Check {check} succeeded for materialization of {asset}.")).to_be_visible()
             expect(page.get_by_text(re.compile(rf"Check {check} failed"))).to_have_count(0)
+            log_filter.press("Escape")  # closes the filter's suggestion list
+            page.wait_for_timeout(300)
+            page.screenshot(path=str(tmp_path / f"run-check-{check}.png"))
         log_filter.fill("")
-        log_filter.blur()
+        log_filter.press("Escape")
+        page.wait_for_timeout(300)
         page.screenshot(path=str(tmp_path / "run-success.png"))
 
     # and through GraphQL, to be sure
