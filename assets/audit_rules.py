@@ -30,13 +30,18 @@ FINDING_COLUMNS = [
     "charge_code", "billed_amount", "expected_amount", "disputed_amount", "evidence",
 ]  # fmt: skip
 
-# Helpers shared by the rules: amounts printed with two decimals, quantities without trailing zeros.
-MACROS = """
+# Shared by the audit and the savings rules: amounts printed with two decimals, and a roster's ordered
+# features read the same way by both.
+SHARED_MACROS = """
 CREATE OR REPLACE MACRO money(x) AS CAST(CAST(round(x, 2) AS DECIMAL(18, 2)) AS VARCHAR);
-CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'none'
-    ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(18, 6)) AS VARCHAR), '0'), '.') END;
 CREATE OR REPLACE MACRO ordered_features(features) AS
     list_filter(list_transform(string_split(coalesce(features, ''), ';'), lambda f: trim(f)), lambda f: f <> '');
+"""
+
+# The audit's own: quantities without trailing zeros.
+MACROS = SHARED_MACROS + """
+CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'none'
+    ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(18, 6)) AS VARCHAR), '0'), '.') END;
 """
 
 # The session's working tables, built from the warehouse views `invoice_charges`, `roster`,
@@ -310,11 +315,16 @@ FINDINGS_SCHEMA = {
 }  # fmt: skip
 
 
+def month_name(month: str) -> str:
+    """'June 2026' for '2026-06', as the evidence and rationale sentences say it."""
+    return dt.date(int(month[:4]), int(month[5:7]), 1).strftime("%B %Y")
+
+
 def run_rules(connection: duckdb.DuckDBPyConnection, currency: str, month: str) -> pl.DataFrame:
     """Apply every rule in order on a session that has the input views; returns the findings to publish."""
     connection.execute(MACROS)
     connection.execute(PREPARE)
-    parameters = {"currency": currency, "month_name": _month_name(month)}
+    parameters = {"currency": currency, "month_name": month_name(month)}
     results = []
     for order, rule in enumerate(RULES, start=1):
         sql = rule.sql.replace("$LINE_LEVEL_COLUMNS", LINE_LEVEL_COLUMNS)
@@ -333,7 +343,3 @@ def run_rules(connection: duckdb.DuckDBPyConnection, currency: str, month: str) 
         "carrier", "account_number", "invoice_number", "rule_order", "msisdn", "charge_type", "charge_code",
         nulls_last=False,
     )
-
-
-def _month_name(month: str) -> str:
-    return dt.date(int(month[:4]), int(month[5:7]), 1).strftime("%B %Y")

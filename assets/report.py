@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from assets.money import total_text
 from assets.publish import FINDINGS_CSV_COLUMNS, PUBLISH_GROUP, SAVINGS_CSV_COLUMNS
-from assets.savings_rules import month_name
+from assets.audit_rules import month_name
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot
 from pipelines.partitions import customer_months, split_key

@@ -16,6 +16,8 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
+from assets.audit_rules import SHARED_MACROS, month_name
+
 SAVINGS_TYPES = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE")
 MINIMUM_SAVING = "0.01"
 RIGHTSIZE_THRESHOLD_X3 = "3.00"  # cost(ordered) - cost(best) >= 1.00, compared as three times the costs
@@ -25,16 +27,13 @@ SAVINGS_COLUMNS = [
     "feature_code", "monthly_savings", "annual_savings", "rationale",
 ]  # fmt: skip
 
-MACROS = """
-CREATE OR REPLACE MACRO money(x) AS CAST(CAST(round(x, 2) AS DECIMAL(18, 2)) AS VARCHAR);
+MACROS = SHARED_MACROS + """
 CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'unlimited'
     ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(38, 6)) AS VARCHAR), '0'), '.') END;
 -- x / 3 rounded half-up to cents, exactly (x >= 0 with at most 12 decimals)
 CREATE OR REPLACE MACRO third_to_cents(x) AS
     CAST((200 * CAST(x * 1000000000000 AS HUGEINT) + 3000000000000) // 6000000000000 AS DECIMAL(36, 0))
     * CAST(0.01 AS DECIMAL(3, 2));
-CREATE OR REPLACE MACRO ordered_features(features) AS
-    list_filter(list_transform(string_split(coalesce(features, ''), ';'), lambda f: trim(f)), lambda f: f <> '');
 """
 
 PREPARE = """
@@ -191,10 +190,6 @@ SAVINGS_SCHEMA = {
     "current_plan_code": pl.String, "recommended_plan_code": pl.String, "feature_code": pl.String,
     "monthly_savings": pl.Decimal(18, 4), "annual_savings": pl.Decimal(18, 4), "rationale": pl.String,
 }  # fmt: skip
-
-
-def month_name(month: str) -> str:
-    return dt.date(int(month[:4]), int(month[5:7]), 1).strftime("%B %Y")
 
 
 def history_months(month: str) -> list[str]:
