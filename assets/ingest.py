@@ -21,6 +21,7 @@ from assets.money import money_text
 from assets.intake import SourceFile, ingest_table
 from assets.parsing import ParseContext
 from assets.readers import InputFileError
+from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
@@ -60,6 +61,28 @@ def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) ->
             raise InputFileError(f"inbox/{customer_id}/{month}/{name}: unsupported file type; expected {expected}")
         files.append(SourceFile(path, name))
     return files
+
+
+def not_reconciled_reason(warehouse: Warehouse, customer_id: str, month: str) -> str | None:
+    """Why a customer-month has nothing to recommend or publish yet, or None when its ingest is in the warehouse.
+
+    Savings of month M depend on the usage of M-2..M (a partition mapping), so a backfill of the months
+    with drops also targets savings and reports of the one or two months after the last drop. Those
+    partitions have no inbox drop, or were not ingested in that backfill: they record why and write nothing,
+    rather than failing the backfill or publishing an empty report.
+    """
+    if all(warehouse.exists(customer_id, month, table) for table in DROP_FILES):
+        return None
+    if not warehouse.data_root.drop_dir(customer_id, month).is_dir():
+        return f"nothing to reconcile: the inbox has no drop for {customer_id} {month}; nothing was published"
+    return (f"{customer_id} {month} has not been ingested yet: materialize its roster, invoice_charges and "
+            "device_usage first (tem run or the reconcile_customer_month job does); nothing was published")
+
+
+def nothing_to_publish(context: AssetExecutionContext, reason: str) -> MaterializeResult:
+    """The materialization of a customer-month that has nothing to reconcile (see not_reconciled_reason)."""
+    context.log.info(reason)
+    return MaterializeResult(metadata={"skipped": reason})
 
 
 def customer_settings(data_root: DataRoot, customer_id: str):

@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from assets.audit import currency_of
 from assets.audit_rules import MSISDN_PLACEHOLDER
-from assets.ingest import customer_settings, drop_files
+from assets.ingest import customer_settings, drop_files, not_reconciled_reason, nothing_to_publish
 from assets.parsing import phone_lookup
 from assets.pseudonymize import Pseudonymizer
 from assets.readers import InputFileError, read_text_frame
@@ -188,6 +188,8 @@ def publish_table(context: AssetExecutionContext, data_root: DataRootResource, p
     customer_id, month = split_key(context.partition_key)
     root = data_root.root
     warehouse = data_root.warehouse
+    if reason := not_reconciled_reason(warehouse, customer_id, month):
+        return nothing_to_publish(context, reason)
     try:
         pseudonymizer = pseudonym_key.pseudonymizer(customer_id, root, context.log)
         maps = reidentification_maps(root, customer_id, month, pseudonymizer)

@@ -8,6 +8,7 @@ allocation and the trend come from the warehouse with DuckDB.
 import polars as pl
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
+from assets.ingest import not_reconciled_reason, nothing_to_publish
 from assets.money import total_text
 from assets.publish import FINDINGS_CSV_COLUMNS, PUBLISH_GROUP, SAVINGS_CSV_COLUMNS
 from assets.audit_rules import month_name
@@ -112,6 +113,8 @@ def gather_report(data_root: DataRoot, warehouse: Warehouse, customer_id: str, m
 )
 def customer_report(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
     customer_id, month = split_key(context.partition_key)
+    if reason := not_reconciled_reason(data_root.warehouse, customer_id, month):
+        return nothing_to_publish(context, reason)
     report = gather_report(data_root.root, data_root.warehouse, customer_id, month)
     target = data_root.root.published_dir(customer_id, month) / "report.xlsx"
     write_workbook(report, target)
@@ -144,6 +147,8 @@ DELIVERED_FILES = ("report.xlsx", "findings.csv", "savings.csv", "quarantine.csv
 )
 def delivery(context: AssetExecutionContext, data_root: DataRootResource, delivery: DeliveryResource) -> MaterializeResult:
     customer_id, month = split_key(context.partition_key)
+    if reason := not_reconciled_reason(data_root.warehouse, customer_id, month):
+        return nothing_to_publish(context, reason)
     folder = data_root.root.published_dir(customer_id, month)
     files = [folder / name for name in DELIVERED_FILES]
     missing = [p.name for p in files if not p.exists()]

@@ -21,7 +21,7 @@ from dagster import (
 )
 
 from assets.audit import currency_of, line_month_usage
-from assets.ingest import DROP_FILES
+from assets.ingest import DROP_FILES, not_reconciled_reason, nothing_to_publish
 from assets.money import money_text, total_text
 from assets.savings_rules import SAVINGS_TYPES, history_months, run_savings_rules
 from assets.warehouse import Warehouse
@@ -73,6 +73,8 @@ def history_status(data_root: DataRoot, warehouse: Warehouse, customer_id: str, 
 def savings(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
     customer_id, month = split_key(context.partition_key)
     warehouse = data_root.warehouse
+    if reason := not_reconciled_reason(warehouse, customer_id, month):
+        return nothing_to_publish(context, reason)
     has_history, history_note = history_status(data_root.root, warehouse, customer_id, month)
     connection = warehouse.connect()
     for view, table_month, table in (("roster", month, "roster"), ("contract_plans", None, "contract_plans"),

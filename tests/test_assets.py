@@ -8,7 +8,7 @@ from dagster import DagsterInstance, MultiPartitionKey, materialize
 
 from assets import audit, ingest, publish
 from pipelines.definitions import stage_definitions
-from pipelines.resources import DataRootResource, PseudonymKeyResource
+from pipelines.resources import DataRootResource, DeliveryResource, PseudonymKeyResource
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer, write_parquet, write_xlsx)  # fmt: skip
 
@@ -50,7 +50,7 @@ def run_month(root, customer="acme", month="2026-06", assets=MONTH_ASSETS, check
     return materialize(
         [*assets, *checks],
         partition_key=MultiPartitionKey({"customer": customer, "month": month}),
-        resources={"data_root": DataRootResource(path=str(root)),
+        resources={"data_root": DataRootResource(path=str(root)), "delivery": DeliveryResource(),
                    "pseudonym_key": PseudonymKeyResource(master_key=MASTER_KEY)},  # fmt: skip
         instance=instance,
         raise_on_error=raise_on_error,
@@ -173,3 +173,25 @@ def test_workspace_loads_as_a_code_location():
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "All code locations passed validation" in result.stdout + result.stderr
+
+
+def test_months_after_the_last_drop_publish_nothing_and_say_why(data_root):
+    """A backfill of the months with drops also targets savings and reports of the next two months (the history
+    mapping); there they must succeed without writing anything, and say why."""
+    from assets import report, savings
+
+    downstream = [savings.savings, publish.savings_report, report.customer_report, report.delivery]
+    result = run_month(data_root, month="2026-07", assets=downstream, checks=[])
+    assert result.success
+    reasons = {event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata["skipped"].value
+               for event in result.get_asset_materialization_events()}  # fmt: skip
+    assert set(reasons) == {"savings", "savings_report", "customer_report", "delivery"}
+    assert all(reason.startswith("nothing to reconcile: the inbox has no drop for acme 2026-07") for reason in reasons.values())
+    assert not (data_root / "published" / "acme" / "2026-07").exists()
+    assert not (data_root / "warehouse" / "acme" / "2026-07").exists()
+
+    # a drop that exists but was not ingested: same, with the reason to ingest it first
+    drop(data_root, "acme", "2026-07")
+    result = run_month(data_root, month="2026-07", assets=[savings.savings], checks=[])
+    skipped = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata["skipped"]
+    assert "acme 2026-07 has not been ingested yet" in skipped.value

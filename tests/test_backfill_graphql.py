@@ -1,18 +1,16 @@
 """Backfills through Dagster's GraphQL API on a real `dagster dev` (webserver + daemon), the way the UI launches them.
 
-A fresh data root (two customers x two months) and a fresh instance; no `tem run`, everything goes through GraphQL.
-The customers are registered as dynamic partitions (addDynamicPartition, what the inbox sensor or `tem run` would
-do), then one asset backfill targets `customer_contracts` for every customer and every asset of
-`reconcile_customer_month` for every customer-month with an inbox drop; the daemon runs it, ordering the runs along
-the asset dependencies (contracts before a customer's months, the two previous months' line_month_usage before a
-month's savings). A second, identical backfill must publish the same bytes: same files under published/, same SHA-256.
+The bundled sample (`tem sample-data`: three customers x four months) in a fresh instance; no `tem run`, everything
+goes through GraphQL. The customers are registered as dynamic partitions (addDynamicPartition, what the inbox sensor
+or `tem run` would do); a backfill of `customer_contracts` for every customer; then the analyst's backfill: every
+asset of `reconcile_customer_month` for every sample customer-month (`assetSelection` + `partitionNames`, what the
+UI's "Materialize all..." launches). The daemon orders the runs along the asset dependencies (the two previous
+months' line_month_usage before a month's savings).
 
-Why `partitionsByAssets` (one exact key range per partition) rather than `assetSelection` + `partitionNames`: with
-partitionNames Dagster applies the keys to the root assets and walks downstream through the partition mappings, and
-savings' three-month history mapping then pulls in savings (and its reports) for the two months after the last drop,
-which have no inbox drop and fail. A job backfill (`selector`) has no such spill but runs the customer-months in
-parallel without ordering them by the history mapping, so savings of one month could run before the usage of the
-month before it exists.
+Dagster applies partitionNames to the selection's root assets and walks downstream through the partition mappings,
+so savings' three-month history mapping also targets savings and its reports for the two months after the last
+drop. Those have no inbox drop: they must succeed, publish nothing and say why, so the backfill completes.
+A second, identical backfill must publish the same bytes: same files under published/, same SHA-256.
 
 The backfill runs use the in-process executor (also the reconcile job's default) to keep the test within a few
 minutes on two cores.
@@ -25,13 +23,15 @@ import json
 import time
 from pathlib import Path
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.dagster_server import (check_executions, dagster_dev, graphql, inbox_partition_keys, repository_selector,
-                                  run_failures, small_data_root, wait_for)  # fmt: skip
+from tests.dagster_server import (REPOSITORY, check_executions, dagster_dev, graphql, inbox_partition_keys,
+                                  repository_selector, run_failures, wait_for)  # fmt: skip
 
-MONTHS = ("2026-05", "2026-06")
-BACKFILL_SECONDS = 480
+BACKFILL_SECONDS = 900
 CHECKS = [("roster", "row_accounting"), ("invoice_charges", "row_accounting"), ("device_usage", "row_accounting"),
           ("findings", "findings_sanity")]  # fmt: skip
 
@@ -62,11 +62,10 @@ FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CAN
 UNFINISHED_RUN = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING", "MANAGED", "SUSPENDED"}
 
 
-def launch_backfill(url: str, partitions_by_asset: dict[str, list[str]], title: str) -> str:
-    """An asset backfill of exactly these partitions of these assets."""
-    selection = [{"assetKey": {"path": [asset]}, "partitions": {"ranges": [{"start": key, "end": key} for key in keys]}}
-                 for asset, keys in sorted(partitions_by_asset.items())]  # fmt: skip
-    params = {"partitionsByAssets": selection, "title": title, "runConfigData": IN_PROCESS}
+def launch_backfill(url: str, assets: list[str], partition_names: list[str], title: str) -> str:
+    """An asset backfill of these partitions of these assets, as the UI launches it."""
+    params = {"assetSelection": [{"path": [asset]} for asset in assets], "partitionNames": partition_names,
+              "title": title, "runConfigData": IN_PROCESS}  # fmt: skip
     result = graphql(url, LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert result["__typename"] == "LaunchBackfillSuccess", result
     return result["backfillId"]
@@ -84,16 +83,20 @@ def wait_for_backfill(url: str, backfill_id: str, timeout: float = BACKFILL_SECO
     return wait_for(finished, timeout, interval=2, what=f"backfill {backfill_id}")
 
 
-def assert_succeeded(url: str, backfill: dict, partition_names: list[str]) -> list[dict]:
+def assert_succeeded(url: str, backfill: dict) -> tuple[list[dict], set[str]]:
+    """The backfill's runs, all successful, and the partitions they ran."""
     runs = backfill["runs"]
     failed = {r["id"]: (r["status"], run_failures(url, r["id"])) for r in runs if r["status"] != "SUCCESS"}
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and not failed, (
         f"backfill {backfill['id']} {backfill['status']} ({backfill['error']}); "
         f"{len(runs)} runs, these did not succeed: {json.dumps(failed, indent=1)}")  # fmt: skip
     assert runs, "the backfill launched no runs"
-    partitions = {t["value"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
-    assert partitions == set(partition_names), partitions
-    return runs
+    return runs, {t["value"] for r in runs for t in r["tags"] if t["key"] == "dagster/partition"}
+
+
+def following_months(month: str, count: int) -> list[str]:
+    year, mon = (int(part) for part in month.split("-"))
+    return [f"{year + (mon - 1 + i) // 12}-{(mon - 1 + i) % 12 + 1:02d}" for i in range(1, count + 1)]
 
 
 def published_hashes(root: Path) -> dict[str, str]:
@@ -112,18 +115,32 @@ def assert_checks_passed(url: str, run_ids: set[str], partition_names: list[str]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("backfill")
-    root = small_data_root(base / "root", months=MONTHS)
+    root = base / "root"
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "sample-data", "--data-root", str(root),
+                    "--expected", str(base / "expected")], cwd=REPOSITORY, check=True, capture_output=True)  # fmt: skip
     with dagster_dev(root, base / "dagster_home") as running:
         yield running
 
 
-def test_backfill_every_customer_month_twice_publishes_identical_files(server):
+def run_backfills(url: str, customers: list[str], reconcile_assets: list[str], partition_names: list[str],
+                  title: str) -> tuple[list[dict], set[str]]:  # fmt: skip
+    """Contracts of every customer, then every reconcile asset of every customer-month: the runs and partitions."""
+    contracts = wait_for_backfill(url, launch_backfill(url, ["customer_contracts"], customers, f"contracts, {title}"))
+    contract_runs, contract_partitions = assert_succeeded(url, contracts)
+    assert contract_partitions == set(customers)
+    months = wait_for_backfill(url, launch_backfill(url, reconcile_assets, partition_names, f"every month, {title}"))
+    month_runs, month_partitions = assert_succeeded(url, months)
+    return contract_runs + month_runs, month_partitions
+
+
+def test_backfill_every_sample_partition_twice_publishes_identical_files(server):
     url, root = server.url, server.data_root
     started = time.monotonic()
     repo = repository_selector(url)
     partition_names = inbox_partition_keys(root)
     customers = sorted({key.split("|")[0] for key in partition_names})
-    assert len(partition_names) == 2 * len(MONTHS) and customers == ["acme", "globex"]
+    months = sorted({key.split("|")[1] for key in partition_names})
+    assert customers == ["globex", "initech-uk", "umbrella-de"] and len(partition_names) == 12, partition_names
 
     for customer_id in customers:  # register the customers, as the inbox sensor or `tem run` would
         added = graphql(url, ADD_PARTITION, {"repo": repo, "name": "customers", "key": customer_id})["addDynamicPartition"]
@@ -133,10 +150,12 @@ def test_backfill_every_customer_month_twice_publishes_identical_files(server):
     reconcile_assets = sorted("/".join(n["assetKey"]["path"]) for n in graphql(url, JOB_ASSETS, {"job": job})["assetNodes"])
     assert {"roster", "invoice_charges", "findings", "savings", "customer_report", "delivery"} <= set(reconcile_assets)
     assert "customer_contracts" not in reconcile_assets
-    targets = {"customer_contracts": customers, **{asset: partition_names for asset in reconcile_assets}}
 
-    first = wait_for_backfill(url, launch_backfill(url, targets, "every customer-month, 1st"))
-    first_runs = assert_succeeded(url, first, customers + partition_names)
+    first_runs, first_partitions = run_backfills(url, customers, reconcile_assets, partition_names, "1st")
+    # the history mapping pulls savings and its reports of the (existing) months after the last drop in too
+    spill = first_partitions - set(partition_names)
+    assert set(partition_names) <= first_partitions
+    assert spill and {key.split("|")[1] for key in spill} <= set(following_months(months[-1], 2)), spill
     assert_checks_passed(url, {r["id"] for r in first_runs}, partition_names)
     before = published_hashes(root)
     assert {name.rsplit("/", 1)[0] for name in before} == {key.replace("|", "/") for key in partition_names}
@@ -145,13 +164,13 @@ def test_backfill_every_customer_month_twice_publishes_identical_files(server):
         assert {"report.xlsx", "findings.csv", "savings.csv", "quarantine.csv", "manifest.json"} <= names, (key, names)
     first_seconds = time.monotonic() - started
 
-    second = wait_for_backfill(url, launch_backfill(url, targets, "every customer-month, 2nd"))
-    second_runs = assert_succeeded(url, second, customers + partition_names)
+    second_runs, second_partitions = run_backfills(url, customers, reconcile_assets, partition_names, "2nd")
+    assert second_partitions == first_partitions
     assert not {r["id"] for r in first_runs} & {r["id"] for r in second_runs}
     after = published_hashes(root)
 
     assert sorted(after) == sorted(before), "the second backfill changed the set of published files"
     changed = [name for name in before if before[name] != after[name]]
     assert not changed, f"the second backfill rewrote these published files with different bytes: {changed}"
-    print(f"\nfirst backfill {first_seconds:.0f}s ({len(first_runs)} runs), both {time.monotonic() - started:.0f}s "
-          f"({len(second_runs)} runs), {len(before)} published files")
+    print(f"\nfirst backfills {first_seconds:.0f}s ({len(first_runs)} runs), both {time.monotonic() - started:.0f}s "
+          f"({len(second_runs)} runs), {len(before)} published files, spill-over partitions {sorted(spill)}")
