@@ -41,16 +41,29 @@ class ParseContext:
         return "YYYY-MM-DD or " + ("DD/MM/YYYY" if self.day_first else "MM/DD/YYYY")
 
 
+PhoneKey = tuple[int, int, bool, int]
+_E164_BY_NUMBER: dict[PhoneKey, str | None] = {}  # one validity check per number, however it was written
+_E164_CACHE_LIMIT = 2_000_000
+
+
 @lru_cache(maxsize=1_000_000)  # roster, invoices, usage and publishing meet the same numbers again
 def normalize_phone(text: str, region: str) -> str | None:
-    """E.164 form of a phone number written in any common format, or None if it is not a valid number."""
+    """E.164 form of a phone number written in any common format, or None if it is not a valid number.
+
+    `phonenumbers` parses each distinct text; its validity check, the costlier half, runs once per number
+    (the same number written nationally and in E.164 is checked once)."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    key = (number.country_code, number.national_number, bool(number.italian_leading_zero),
+           number.number_of_leading_zeros or 1)  # fmt: skip
+    if key not in _E164_BY_NUMBER:
+        if len(_E164_BY_NUMBER) >= _E164_CACHE_LIMIT:
+            _E164_BY_NUMBER.clear()
+        valid = phonenumbers.is_valid_number(number)
+        _E164_BY_NUMBER[key] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if valid else None
+    return _E164_BY_NUMBER[key]
 
 
 PHONE_PUNCTUATION = r"[\s().\-/]"

@@ -7,7 +7,6 @@ runs once per distinct value, then the result is joined back onto the rows.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -79,6 +78,11 @@ def _derive_field_key(master_key: bytes, customer_id: str, field_key: str) -> by
     ).derive(master_key)
 
 
+@lru_cache(maxsize=1_000_000)  # the same numbers recur in roster, invoices and usage, month after month
+def _keyed_pseudonym(field_key: bytes, value: str) -> str:
+    return hmac.digest(field_key, value.encode("utf-8"), "sha256").hex()[:PSEUDONYM_HEX_LENGTH]
+
+
 class Pseudonymizer:
     """Pseudonyms for one customer. Holds key material only; never logs values."""
 
@@ -93,16 +97,13 @@ class Pseudonymizer:
         return _derive_field_key(self._master_key, self.customer_id, FIELD_KEYS[field])
 
     def pseudonym(self, field: str, value: str) -> str:
-        digest = hmac.new(self.field_key(field), value.encode("utf-8"), hashlib.sha256).hexdigest()
-        return digest[:PSEUDONYM_HEX_LENGTH]
+        return _keyed_pseudonym(self.field_key(field), value)
 
     def mapping(self, field: str, values: pl.Series) -> pl.DataFrame:
         """Distinct non-null values and their pseudonyms: columns `value`, `pseudonym`."""
         distinct = values.drop_nulls().unique().to_list()
         key = self.field_key(field)
-        pseudonyms = [
-            hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_LENGTH] for v in distinct
-        ]
+        pseudonyms = [_keyed_pseudonym(key, v) for v in distinct]
         return pl.DataFrame(
             {"value": distinct, "pseudonym": pseudonyms}, schema={"value": pl.String, "pseudonym": pl.String}
         )

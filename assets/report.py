@@ -6,7 +6,7 @@ allocation and the trend come from the warehouse with DuckDB.
 """
 
 import polars as pl
-from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
+from dagster import AssetDep, AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.ingest import not_reconciled_reason, nothing_to_publish
 from assets.money import total_text
@@ -14,13 +14,16 @@ from assets.publish import FINDINGS_CSV_COLUMNS, PUBLISH_GROUP, SAVINGS_CSV_COLU
 from assets.audit_rules import month_name
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot
-from pipelines.partitions import customer_months, split_key
+from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource, DeliveryResource
 from pipelines.storage import DeliveryError
 from reports.workbook import CustomerReport, write_workbook
 
 MONEY_2 = pl.Decimal(18, 2)
 TREND_MONTHS = 12
+# the Trend sheet reads these tables of the customer's last 12 months: declared, so that backfills build a month's
+# report only after the months before it, and rebuild the following reports when a month changes
+TREND_HISTORY = trailing_months(TREND_MONTHS)
 UNASSIGNED = "(unassigned)"
 
 INVOICED_SQL = """
@@ -107,7 +110,8 @@ def gather_report(data_root: DataRoot, warehouse: Warehouse, customer_id: str, m
     pool="tem_publish",
     group_name=PUBLISH_GROUP,
     kinds={"excel"},
-    deps=["findings_report", "savings_report", "quarantine_report", "invoice_charges", "roster"],
+    deps=["findings_report", "savings_report", "quarantine_report", "roster",
+          *(AssetDep(table, partition_mapping=TREND_HISTORY) for table in ("invoice_charges", "findings", "savings"))],
     description="published/<customer>/<month>/report.xlsx: summary with charts, findings, savings, "
     "cost allocation and a 12-month trend.",
 )

@@ -7,18 +7,7 @@ and the metadata says why.
 """
 
 import polars as pl
-from dagster import (
-    AssetDep,
-    AssetExecutionContext,
-    DimensionPartitionMapping,
-    Failure,
-    IdentityPartitionMapping,
-    MaterializeResult,
-    MetadataValue,
-    MultiPartitionMapping,
-    TimeWindowPartitionMapping,
-    asset,
-)
+from dagster import AssetDep, AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.audit import currency_of, line_month_usage
 from assets.ingest import DROP_FILES, not_reconciled_reason, nothing_to_publish
@@ -26,20 +15,12 @@ from assets.money import money_text, total_text
 from assets.savings_rules import SAVINGS_TYPES, history_months, run_savings_rules
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot
-from pipelines.partitions import CUSTOMER_DIMENSION, MONTH_DIMENSION, customer_months, split_key
+from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource
 
 SAVINGS_GROUP = "savings"
 
-THREE_MONTH_HISTORY = MultiPartitionMapping(
-    {
-        CUSTOMER_DIMENSION: DimensionPartitionMapping(CUSTOMER_DIMENSION, IdentityPartitionMapping()),
-        MONTH_DIMENSION: DimensionPartitionMapping(
-            MONTH_DIMENSION,
-            TimeWindowPartitionMapping(start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True),
-        ),
-    }
-)
+THREE_MONTH_HISTORY = trailing_months(3)
 
 
 def inbox_has_usage(data_root: DataRoot, customer_id: str, month: str) -> bool:

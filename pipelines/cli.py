@@ -1,11 +1,12 @@
 """`tem`: the command line of the TEM pipeline.
 
-    tem run [--data-root DIR] [--customer ID]... [--month YYYY-MM]...
+    tem run [--data-root DIR] [--customer ID]... [--month YYYY-MM]... [--workers N]
     tem sample-data [--data-root DIR] [--seed N] [--lines N]
     tem ui [--data-root DIR] [--port N]
 
-`tem run` executes the same Dagster definitions the UI shows, one run per customer-month,
-recorded in the Dagster instance at DAGSTER_HOME (default: <data root>/.dagster).
+`tem run` executes the same Dagster definitions the UI shows, two runs of the reconcile job per customer-month
+(audit, then publish; see pipelines/runner.py), several at a time, recorded in the Dagster instance at
+DAGSTER_HOME (default: <data root>/.dagster).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pipelines.layout import InvalidName, DataRoot, validate_id, validate_month
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
 MIN_SAMPLE_LINES, MAX_SAMPLE_LINES = 25, 500_000
-QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 class UsageError(Exception):
@@ -98,17 +98,20 @@ def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> 
     return sorted(months)
 
 
-def _failure_messages(result) -> list[str]:
-    messages = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            messages.append(error.message.strip().splitlines()[0] if error.message else error.cls_name)
-    return messages or ([] if result.success else ["the run failed; open it in the Dagster UI for details"])
+def worker_count(option: int | None) -> int:
+    chosen = option if option is not None else os.environ.get("TEM_WORKERS") or os.cpu_count() or 1
+    try:
+        workers = int(chosen)
+    except ValueError:
+        raise UsageError(f"TEM_WORKERS must be a whole number, not {chosen!r}") from None
+    if workers < 1:
+        raise UsageError("--workers must be at least 1")
+    return workers
 
 
 def command_run(args: argparse.Namespace) -> int:
     data_root = resolve_data_root(args.data_root)
+    workers = worker_count(args.workers)
     prepare_environment(data_root)
     from pipelines.resources import InboxResource
     from pipelines.storage import DeliveryError
@@ -125,22 +128,23 @@ def command_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from pipelines.definitions import defs
-    from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB
-    from pipelines.partitions import billing_months, customer_month_key, customers_partitions
+    from pipelines.jobs import CONTRACTS_JOB
+    from pipelines.partitions import billing_months, customers_partitions
+    from pipelines.runner import AUDIT, QUIET_LOGGING, Stage, failure_messages, plan_stages, run_stages
 
     valid_months = set(billing_months.get_partition_keys())
     instance = DagsterInstance.get()
     instance.add_dynamic_partitions(customers_partitions.name, sorted(plan))
     contracts_job = defs.resolve_job_def(CONTRACTS_JOB)
-    reconcile_job = defs.resolve_job_def(RECONCILE_JOB)
 
     outcomes: list[RunOutcome] = []
+    runnable: dict[str, list[str]] = {}
     for customer_id, months in sorted(plan.items()):
         result = contracts_job.execute_in_process(
             partition_key=customer_id, instance=instance, raise_on_error=False, run_config=QUIET_LOGGING
         )
         if not result.success:
-            problems = _failure_messages(result)
+            problems = failure_messages(result)
             outcomes.extend(RunOutcome(customer_id, month, False, problems) for month in months)
             continue
         for month in months:
@@ -148,23 +152,25 @@ def command_run(args: argparse.Namespace) -> int:
                 outcomes.append(RunOutcome(customer_id, month, False, [f"month {month} is outside the partitions "
                                                                        f"{billing_months.get_first_partition_key()}.."
                                                                        f"{billing_months.get_last_partition_key()}"]))
-                continue
-            result = reconcile_job.execute_in_process(
-                partition_key=customer_month_key(customer_id, month),
-                instance=instance,
-                raise_on_error=False,
-                run_config=QUIET_LOGGING,
-            )
-            failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
-            ok = result.success and not failed_checks
-            problems = [] if ok else _failure_messages(result) + [
-                f"check {c.check_name} on {c.asset_key.to_user_string()} failed" for c in failed_checks
-            ]
-            outcomes.append(RunOutcome(customer_id, month, ok, problems))
-            status = "ok    " if ok else "FAILED"
-            print(f"{status} {customer_id} {month}  run {result.run_id[:8]}", flush=True)
+            else:
+                runnable.setdefault(customer_id, []).append(month)
 
-    return report(outcomes, data_root)
+    audits: dict[tuple[str, str], object] = {}
+
+    def finished(stage: Stage, result) -> None:
+        key = (stage.customer_id, stage.month)
+        if stage.part == AUDIT:
+            audits[key] = result
+            return
+        audit = audits[key]
+        ok = audit.ok and result.ok
+        runs = " ".join(r.run_id[:8] for r in (audit, result) if r.run_id)
+        outcomes.append(RunOutcome(stage.customer_id, stage.month, ok, audit.problems + result.problems))
+        print(f"{'ok    ' if ok else 'FAILED'} {stage.customer_id} {stage.month}  runs {runs}", flush=True)
+
+    if runnable:
+        run_stages(plan_stages(runnable), min(workers, sum(map(len, runnable.values()))), finished)
+    return report(sorted(outcomes, key=lambda o: (o.customer_id, o.month or "")), data_root)
 
 
 def report(outcomes: list[RunOutcome], data_root: DataRoot) -> int:
@@ -243,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
     run.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable)")
     run.add_argument("--month", action="append", metavar="YYYY-MM", help="only this billing month (repeatable)")
+    run.add_argument("--workers", type=int, metavar="N", help="customer-month runs at once, each in its own process "
+                     "(default: $TEM_WORKERS or the number of CPUs; 1 runs everything in this process)")
     run.set_defaults(handler=command_run)
 
     sample = commands.add_parser("sample-data", help="write a deterministic sample data root")

@@ -3,7 +3,16 @@
 import warnings
 
 from dagster import BetaWarning, PreviewWarning
-from dagster import DynamicPartitionsDefinition, MonthlyPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition
+from dagster import (
+    DimensionPartitionMapping,
+    DynamicPartitionsDefinition,
+    IdentityPartitionMapping,
+    MonthlyPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionMapping,
+    MultiPartitionsDefinition,
+    TimeWindowPartitionMapping,
+)
 
 CUSTOMER_DIMENSION = "customer"
 MONTH_DIMENSION = "month"
@@ -18,6 +27,22 @@ customers_partitions = DynamicPartitionsDefinition(name="customers")
 # end_offset=1 lets the current (still open) month be reconciled too, as carriers bill early.
 billing_months = MonthlyPartitionsDefinition(start_date=FIRST_BILLING_MONTH, fmt="%Y-%m", end_offset=1)
 customer_months = MultiPartitionsDefinition({CUSTOMER_DIMENSION: customers_partitions, MONTH_DIMENSION: billing_months})
+
+
+def trailing_months(count: int) -> MultiPartitionMapping:
+    """Depend on the same customer's `count` months up to and including this one (M-count+1 .. M).
+
+    Asset backfills walk downstream through it too: a change in month M also targets the following months that
+    read it; those without an inbox drop record that they had nothing to do."""
+    return MultiPartitionMapping(
+        {
+            CUSTOMER_DIMENSION: DimensionPartitionMapping(CUSTOMER_DIMENSION, IdentityPartitionMapping()),
+            MONTH_DIMENSION: DimensionPartitionMapping(
+                MONTH_DIMENSION,
+                TimeWindowPartitionMapping(start_offset=1 - count, end_offset=0, allow_nonexistent_upstream_partitions=True),
+            ),
+        }
+    )
 
 
 def customer_month_key(customer_id: str, month: str) -> MultiPartitionKey:

@@ -36,7 +36,12 @@ def text_cell(ws, value: object) -> WriteOnlyCell:
     openpyxl makes any string starting with "=" a formula: carrier data such as "=HYPERLINK(...)" in an
     evidence text would otherwise become a live formula in the customer's workbook.
     """
-    cell = WriteOnlyCell(ws, value=value)
+    return set_value(WriteOnlyCell(ws), value)
+
+
+def set_value(cell: WriteOnlyCell, value: object) -> WriteOnlyCell:
+    """Put `value` in `cell` as a value, never a formula (see `text_cell`)."""
+    cell.value = value
     if cell.data_type == "f":
         cell.data_type = "s"
     return cell

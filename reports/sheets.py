@@ -18,7 +18,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
 from reports import charts, styles
-from reports.cells import Column, check_fits_one_sheet, data_rows, excel_number, excel_text, text_cell
+from reports.cells import Column, check_fits_one_sheet, data_rows, excel_number, excel_text, set_value, text_cell
 from reports.styles import LINE_HEIGHT_POINTS, CellStyle
 
 FINDING_TYPES = (
@@ -296,8 +296,8 @@ def _longest_shown(frame: pl.DataFrame, column: Column, currency: str) -> int:
     return int(longest or 0)
 
 
-def _data_cell(ws, value: object, style_name: str) -> WriteOnlyCell:
-    cell = text_cell(ws, value)
+def _styled_cell(ws, style_name: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws)
     cell.style = style_name  # a named style registered once on the workbook: no style objects per cell
     return cell
 
@@ -322,12 +322,14 @@ def build_data_sheet(wb, title: str, frame: pl.DataFrame, columns: list[Column],
     ws.auto_filter = AutoFilter(ref=f"A1:{last_column}{frame.height + 1}")
 
     ws.append([(styles.NUMBER_HEADER if c.is_money else styles.HEADER).cell(ws, c.header) for c in columns])
-    style_names = [data_styles[column.kind] for column in columns]
+    # One styled cell per column, refilled for every row: a write-only sheet writes each row as it is appended,
+    # so the cells are free again once `append` returns (a cell and a style lookup per value would cost twice as much)
+    column_cells = [_styled_cell(ws, data_styles[column.kind]) for column in columns]
     heights = ws.row_dimensions
     for row_number, (lines, values) in enumerate(data_rows(frame, columns, widths), start=2):
         if lines > 1:
             heights[row_number].height = lines * LINE_HEIGHT_POINTS
-        ws.append([None if value is None else _data_cell(ws, value, name) for value, name in zip(values, style_names)])
+        ws.append([None if value is None else set_value(cell, value) for value, cell in zip(values, column_cells)])
         # a write-only sheet writes each row as it is appended: its height is no longer needed, keep memory flat
         heights.pop(row_number, None)
 

@@ -6,8 +6,21 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from assets.parsing import ParseContext, normalize_phone, parse_table
+from assets import parsing
+from assets.parsing import ParseContext, normalize_phone, parse_table, phone_lookup
 from schemas.tables import INVOICE_CHARGES
+
+
+def test_phone_validity_is_checked_once_per_number_however_written(monkeypatch):
+    checked = []
+    real_check = parsing.phonenumbers.is_valid_number
+    monkeypatch.setattr(parsing.phonenumbers, "is_valid_number", lambda number: checked.append(number) or real_check(number))
+    normalize_phone.cache_clear()
+    parsing._E164_BY_NUMBER.clear()
+    raw = pl.Series(["+1 650 555 0199", "(650) 555-0199", "650.555.0199", "6505550199", "+16505550199", "555"])
+    lookup = dict(phone_lookup(raw, "US").iter_rows())
+    assert set(lookup.values()) == {"+16505550199", None} and lookup["555"] is None
+    assert len(checked) == 2  # +16505550199 once (five spellings, three distinct after punctuation), 555 once
 
 
 @pytest.mark.parametrize(
