@@ -97,32 +97,37 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
         settings = customer_settings(root, customer_id)
         files = drop_files(root, customer_id, month, spec.name)
         pseudonymizer = pseudonym_key.pseudonymizer(customer_id, root, context.log)
-        result = ingest_table(spec, files, ParseContext(settings.region, month), pseudonymizer)
     except (InputFileError, ContractError) as problem:
         raise Failure(description=f"{customer_id} {month}: {problem}") from None
 
     warehouse = data_root.warehouse
-    started_writing = time.perf_counter()
-    warehouse.write(customer_id, month, spec.name, result.accepted)
-    warehouse.write(customer_id, month, f"{spec.name}_rejected", result.rejected)
-    warehouse.write(customer_id, month, f"{spec.name}_quarantine", result.quarantine)
-    warehouse.write(customer_id, month, f"{spec.name}_accounting", result.accounting)
-
-    seconds = {**result.seconds, "write": round(time.perf_counter() - started_writing, 3)}
+    root.warehouse_dir(customer_id, month).mkdir(parents=True, exist_ok=True)
+    with warehouse.scratch(customer_id, month, f"ingest-{spec.name}") as spill:
+        try:
+            result = ingest_table(spec, files, ParseContext(settings.region, month), pseudonymizer, spill_dir=spill)
+        except (InputFileError, ContractError) as problem:
+            raise Failure(description=f"{customer_id} {month}: {problem}") from None
+        started_writing = time.perf_counter()
+        warehouse.write(customer_id, month, spec.name, result.accepted)
+        warehouse.write(customer_id, month, f"{spec.name}_rejected", result.rejected)
+        warehouse.write(customer_id, month, f"{spec.name}_quarantine", result.quarantine)
+        warehouse.write(customer_id, month, f"{spec.name}_accounting", result.accounting)
+        seconds = {**result.seconds, "write": round(time.perf_counter() - started_writing, 3)}
 
     reasons = result.quarantine.group_by("reason_code").agg(pl.len().alias("cells")).sort("reason_code")
     metadata = {
         "files": len(files),
         "rows_read": result.rows_read,
-        "rows_accepted": result.accepted.height,
+        "rows_accepted": result.rows_accepted,
         "rows_quarantined": int(result.accounting["rows_quarantined"].sum()),
         "quarantine_reasons": MetadataValue.json({code: n for code, n in reasons.iter_rows()}),
         "accounting_by_file": MetadataValue.md(_markdown_table(result.accounting)),
         "seconds_by_stage": MetadataValue.json(seconds),
     }
-    if spec.name == INVOICE_CHARGES.name and result.accepted.height:
-        totals = result.accepted.group_by("carrier").agg(pl.col("amount").sum()).sort("carrier")
-        metadata["invoices"] = result.accepted["invoice_number"].n_unique()
+    if spec.name == INVOICE_CHARGES.name and result.rows_accepted:
+        charges = warehouse.read(customer_id, month, spec.name)
+        totals = charges.group_by("carrier").agg(pl.col("amount").sum()).sort("carrier")
+        metadata["invoices"] = charges["invoice_number"].n_unique()
         metadata["charges_total"] = MetadataValue.json(
             {carrier: money_text(amount, settings.currency) for carrier, amount in totals.iter_rows()}
         )

@@ -9,6 +9,9 @@ re-run replaces a partition's rows instead of adding to them.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -28,15 +31,29 @@ class Warehouse:
         folder = base / CONTRACTS_FOLDER if month is None else self.data_root.warehouse_dir(customer_id, month)
         return folder / f"{table}.parquet"
 
-    def write(self, customer_id: str, month: str | None, table: str, frame: pl.DataFrame) -> Path:
+    def write(self, customer_id: str, month: str | None, table: str, frame: pl.DataFrame | pl.LazyFrame) -> Path:
+        """Replace the table atomically; a LazyFrame is streamed to the file, never held in memory whole."""
         final = self.table_path(customer_id, month, table)
         tmp = temp_path_for(final)
         try:
-            frame.write_parquet(tmp, compression="zstd", statistics=True)
+            if isinstance(frame, pl.LazyFrame):
+                frame.sink_parquet(tmp, compression="zstd", statistics=True)
+            else:
+                frame.write_parquet(tmp, compression="zstd", statistics=True)
             atomic_replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
         return final
+
+    @contextmanager
+    def scratch(self, customer_id: str, month: str, purpose: str):
+        """A private folder beside a partition's tables for intermediate files (pseudonymized, like the tables
+        themselves), removed afterwards whatever happens."""
+        folder = Path(tempfile.mkdtemp(prefix=f".{purpose}-", dir=self.data_root.warehouse_dir(customer_id, month)))
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def exists(self, customer_id: str, month: str | None, table: str) -> bool:
         return self.table_path(customer_id, month, table).exists()

@@ -48,7 +48,7 @@ def test_roster_reasons(tmp_path, override, column, reason):
     rows = [roster_row("+14155550100", "E1"), roster_row(**line), roster_row("+14155550102", "E3")]
     result = ingest(tmp_path, ROSTER, ROSTER_HEADER, rows, "roster.csv")
     assert quarantined(result) == [("roster.csv", 3, column, reason)]
-    assert result.accepted.height == 2
+    assert result.accepted.collect().height == 2
     assert_balanced(result)
 
 
@@ -81,7 +81,7 @@ def test_invoice_reasons(tmp_path, override, column, reason):
 def test_account_level_charges_need_no_msisdn(tmp_path):
     rows = [charge_row(None, "tax", "3.10"), charge_row(None, "credit", "-5.00")]
     result = ingest(tmp_path, INVOICE_CHARGES, INVOICE_HEADER, rows, "invoices/inv-1.csv")
-    assert result.quarantine.height == 0 and result.accepted["msisdn"].null_count() == 2
+    assert result.quarantine.height == 0 and result.accepted.collect()["msisdn"].null_count() == 2
 
 
 USAGE_CASES = [
@@ -109,7 +109,7 @@ def test_empty_usage_cells_mean_no_activity(tmp_path):
     result = ingest(tmp_path, DEVICE_USAGE, USAGE_HEADER, [usage_row("2026-06-01", "+14155550100", voice="", sms="")],
                     "usage/u.csv")  # fmt: skip
     assert result.quarantine.height == 0
-    assert result.accepted["voice_minutes"][0] == 0 and result.accepted["sms_count"][0] == 0
+    assert result.accepted.collect()["voice_minutes"][0] == 0 and result.accepted.collect()["sms_count"][0] == 0
 
 
 def test_a_row_with_two_bad_cells_is_one_quarantined_row_with_two_reasons(tmp_path):
@@ -127,12 +127,12 @@ def test_values_of_personal_columns_are_withheld_from_the_warehouse(tmp_path):
 
 def test_accepted_rows_are_pseudonymized_and_names_dropped(tmp_path):
     result = ingest(tmp_path, ROSTER, ROSTER_HEADER, [roster_row("(415) 555-0100", "E1")], "roster.csv")
-    row = result.accepted.row(0, named=True)
+    row = result.accepted.collect().row(0, named=True)
     assert row["msisdn"] == PSEUDONYMIZER.pseudonym("msisdn", "+14155550100")
     assert row["employee_id"] == PSEUDONYMIZER.pseudonym("employee_id", "E1")
     assert row["manager_employee_id"] == PSEUDONYMIZER.pseudonym("employee_id", "E1000")
     assert row["imei"] == PSEUDONYMIZER.pseudonym("imei", "356938035643809")
-    assert not {"first_name", "last_name", "email"} & set(result.accepted.columns)
+    assert not {"first_name", "last_name", "email"} & set(result.accepted.collect().columns)
     flat = " ".join(str(v) for v in row.values())
     for identifier in ("4155550100", "E1000", "Zelda", "Quinterro", "356938035643809"):
         assert identifier not in flat
@@ -146,5 +146,25 @@ def test_several_files_are_accounted_for_separately(tmp_path):
                           CONTEXT, PSEUDONYMIZER)  # fmt: skip
     assert result.accounting.rows() == [("usage/a.csv", 1, 1, 0), ("usage/b.csv", 2, 1, 1)]
     assert quarantined(result) == [("usage/b.csv", 3, "msisdn", "bad_phone")]
-    assert result.accepted["source_file"].to_list() == ["usage/a.csv", "usage/b.csv"]
-    assert isinstance(result.accepted["voice_minutes"].dtype, pl.Decimal)
+    assert result.accepted.collect()["source_file"].to_list() == ["usage/a.csv", "usage/b.csv"]
+    assert isinstance(result.accepted.collect()["voice_minutes"].dtype, pl.Decimal)
+
+
+def test_large_tables_are_processed_in_chunks_with_the_same_result(tmp_path):
+    """Usage is parsed, validated and pseudonymized a slice at a time, accepted rows spilled to Parquet;
+    the outcome is the same as in one piece, row order and accounting included."""
+    rows = [usage_row(f"2026-06-{day:02d}", f"+1415555{day:04d}") for day in range(1, 8)]
+    rows[3] = usage_row("2026-06-04", "not a phone")
+    rows[5] = usage_row("2026-07-01", "+14155550106")  # outside the month
+    first = write_csv(tmp_path / "usage" / "a.csv", USAGE_HEADER, rows)
+    empty = write_csv(tmp_path / "usage" / "b.csv", USAGE_HEADER, [])
+    second = write_csv(tmp_path / "usage" / "c.csv", USAGE_HEADER, rows[:3])
+    files = [SourceFile(first, "usage/a.csv"), SourceFile(empty, "usage/b.csv"), SourceFile(second, "usage/c.csv")]
+    whole = ingest_table(DEVICE_USAGE, files, CONTEXT, PSEUDONYMIZER)
+    (tmp_path / "spill").mkdir()
+    chunked = ingest_table(DEVICE_USAGE, files, CONTEXT, PSEUDONYMIZER, spill_dir=tmp_path / "spill", chunk_rows=2)
+    assert len(list((tmp_path / "spill").glob("*.parquet"))) == 7  # a.csv in 4 slices, the header-only b.csv, c.csv in 2
+    assert chunked.accepted.collect().equals(whole.accepted.collect())
+    assert chunked.rejected.equals(whole.rejected) and chunked.quarantine.equals(whole.quarantine)
+    assert chunked.accounting.rows() == whole.accounting.rows() == [
+        ("usage/a.csv", 7, 5, 2), ("usage/b.csv", 0, 0, 0), ("usage/c.csv", 3, 3, 0)]  # fmt: skip
