@@ -61,7 +61,9 @@ def normalize_phone(text: str, region: str) -> str | None:
     if key not in _E164_BY_NUMBER:
         if len(_E164_BY_NUMBER) >= _E164_CACHE_LIMIT:
             _E164_BY_NUMBER.clear()
-        valid = phonenumbers.is_valid_number(number)
+        # valid in the customer's own region implies valid (and checking it skips the search for the number's
+        # region among all that share its country code); otherwise ask for any region
+        valid = phonenumbers.is_valid_number_for_region(number, region) or phonenumbers.is_valid_number(number)
         _E164_BY_NUMBER[key] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if valid else None
     return _E164_BY_NUMBER[key]
 

@@ -4,8 +4,8 @@
     tem sample-data [--data-root DIR] [--seed N] [--lines N]
     tem ui [--data-root DIR] [--port N]
 
-`tem run` executes the same Dagster definitions the UI shows, two runs of the reconcile job per customer-month
-(audit, then publish; see pipelines/runner.py), several at a time, recorded in the Dagster instance at
+`tem run` executes the same Dagster definitions the UI shows, three runs of the reconcile job per customer-month
+(audit, savings, publish; see pipelines/runner.py), several at a time, recorded in the Dagster instance at
 DAGSTER_HOME (default: <data root>/.dagster).
 """
 
@@ -127,49 +127,43 @@ def command_run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
     from dagster import DagsterInstance
 
-    from pipelines.definitions import defs
-    from pipelines.jobs import CONTRACTS_JOB
     from pipelines.partitions import billing_months, customers_partitions
-    from pipelines.runner import AUDIT, QUIET_LOGGING, Stage, failure_messages, plan_stages, run_stages
+    from pipelines.runner import PUBLISH, Stage, plan_stages, run_stages
 
+    DagsterInstance.get().add_dynamic_partitions(customers_partitions.name, sorted(plan))
     valid_months = set(billing_months.get_partition_keys())
-    instance = DagsterInstance.get()
-    instance.add_dynamic_partitions(customers_partitions.name, sorted(plan))
-    contracts_job = defs.resolve_job_def(CONTRACTS_JOB)
-
     outcomes: list[RunOutcome] = []
     runnable: dict[str, list[str]] = {}
     for customer_id, months in sorted(plan.items()):
-        result = contracts_job.execute_in_process(
-            partition_key=customer_id, instance=instance, raise_on_error=False, run_config=QUIET_LOGGING
-        )
-        if not result.success:
-            problems = failure_messages(result)
-            outcomes.extend(RunOutcome(customer_id, month, False, problems) for month in months)
-            continue
         for month in months:
-            if month not in valid_months:
-                outcomes.append(RunOutcome(customer_id, month, False, [f"month {month} is outside the partitions "
-                                                                       f"{billing_months.get_first_partition_key()}.."
-                                                                       f"{billing_months.get_last_partition_key()}"]))
-            else:
+            if month in valid_months:
                 runnable.setdefault(customer_id, []).append(month)
+            else:
+                outcomes.append(RunOutcome(customer_id, month, False, [
+                    f"month {month} is outside the partitions {billing_months.get_first_partition_key()}.."
+                    f"{billing_months.get_last_partition_key()}"]))  # fmt: skip
 
-    audits: dict[tuple[str, str], object] = {}
+    finished_parts: dict[tuple[str, str], list] = {}
 
     def finished(stage: Stage, result) -> None:
-        key = (stage.customer_id, stage.month)
-        if stage.part == AUDIT:
-            audits[key] = result
+        if not stage.month:  # a customer's contracts: reported with each of its months
+            for month in runnable[stage.customer_id]:
+                finished_parts.setdefault((stage.customer_id, month), []).append(result)
             return
-        audit = audits[key]
-        ok = audit.ok and result.ok
-        runs = " ".join(r.run_id[:8] for r in (audit, result) if r.run_id)
-        outcomes.append(RunOutcome(stage.customer_id, stage.month, ok, audit.problems + result.problems))
+        parts = finished_parts.setdefault((stage.customer_id, stage.month), [])
+        parts.append(result)
+        if stage.part != PUBLISH:
+            return
+        ok = all(part.ok for part in parts)
+        failed = [part for part in parts if not part.ok]
+        problems = failed[0].problems if failed else []  # the first failure is the cause; later parts were not run
+        runs = " ".join(part.run_id[:8] for part in parts if part.run_id)
+        outcomes.append(RunOutcome(stage.customer_id, stage.month, ok, problems))
         print(f"{'ok    ' if ok else 'FAILED'} {stage.customer_id} {stage.month}  runs {runs}", flush=True)
 
     if runnable:
-        run_stages(plan_stages(runnable), min(workers, sum(map(len, runnable.values()))), finished)
+        months = sum(len(months) for months in runnable.values())
+        run_stages(plan_stages(runnable), min(workers, months), finished)  # one customer-month runs alone anyway
     return report(sorted(outcomes, key=lambda o: (o.customer_id, o.month or "")), data_root)
 
 

@@ -1,18 +1,22 @@
-"""How `tem run` executes customer-months: runs of the reconcile job, several at a time, in worker processes.
+"""How `tem run` executes its work: Dagster runs, several at a time, in worker processes.
 
-A customer-month is two runs of `reconcile_customer_month`, each materializing part of its assets:
+A customer's contracts are one run of `load_customer_contracts`; a customer-month is three runs of
+`reconcile_customer_month`, each materializing a part of its assets:
 
 - audit: ingest (roster, invoices, usage and their checks), line_month_usage, findings, quarantine.csv, findings.csv;
-- publish: savings and everything after it (savings.csv, report.xlsx, delivery).
+- savings: the savings asset;
+- publish: savings.csv, report.xlsx and the delivery.
 
-Splitting there lets the months run side by side: a month's savings read the usage of the two months before
-(their audit runs), and its report's Trend reads the months before it (their publish runs), so a publish run
-waits for those to finish; audit runs wait for nothing. A run that fails never stops another customer-month:
-waiting is for order only, and savings say themselves what history is missing. Only a month's own publish
-run is skipped when its audit run failed.
+Split there, months run side by side and wait only for what they read: a month's audit waits for its customer's
+contracts; its savings wait for its own audit, the audits of the two months before (their usage is the history)
+and the savings of the month before (so that savings, and with them every earlier month, are done in order);
+its publish run waits for its savings, after which every earlier month's figures that the Trend sheet reads are
+in the warehouse. Waiting is for order only: a run that fails never stops another customer-month, except that a
+customer-month's next part is not run when its previous part failed (savings say themselves what history is
+missing).
 
-Each worker process keeps its own Dagster instance handle and its phone-number and pseudonym caches for every
-run it executes; with one worker everything runs in this process, in calendar order.
+Each worker process keeps its Dagster instance handle and its phone-number and pseudonym caches for every run it
+executes; with one worker everything runs in this process, in customer and calendar order.
 """
 
 from __future__ import annotations
@@ -22,15 +26,24 @@ import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
-AUDIT, PUBLISH = "audit", "publish"
+CONTRACTS, AUDIT, SAVINGS, PUBLISH = "contracts", "audit", "savings", "publish"
+PARTS = (CONTRACTS, AUDIT, SAVINGS, PUBLISH)  # a customer-month's chain, in order
 QUIET_LOGGING = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Stage:
     customer_id: str
-    month: str
-    part: str  # AUDIT or PUBLISH (sorts before it)
+    month: str  # "" for the customer's contracts
+    part: str
+
+    @property
+    def order(self) -> tuple:
+        return self.customer_id, self.month, PARTS.index(self.part)
+
+    @property
+    def label(self) -> str:
+        return f"{self.customer_id} {self.month} {self.part}".replace("  ", " ")
 
 
 @dataclass
@@ -40,20 +53,31 @@ class StageResult:
     problems: list[str] = field(default_factory=list)
 
 
+def requirement(stage: Stage) -> Stage | None:
+    """The stage that must have succeeded for this one to run at all."""
+    if stage.part == CONTRACTS:
+        return None
+    if stage.part == AUDIT:
+        return Stage(stage.customer_id, "", CONTRACTS)
+    return Stage(stage.customer_id, stage.month, PARTS[PARTS.index(stage.part) - 1])
+
+
 def plan_stages(plan: dict[str, list[str]]) -> dict[Stage, set[Stage]]:
-    """Every stage of every planned customer-month -> the stages that must have finished before it starts."""
+    """Every stage of every planned customer and customer-month -> the stages that must have finished first."""
     from assets.savings_rules import history_months
 
     waits: dict[Stage, set[Stage]] = {}
     for customer_id, months in plan.items():
         planned = sorted(months)
+        waits[Stage(customer_id, "", CONTRACTS)] = set()
         for index, month in enumerate(planned):
-            waits[Stage(customer_id, month, AUDIT)] = set()
-            before = {Stage(customer_id, month, AUDIT)}
-            before |= {Stage(customer_id, m, AUDIT) for m in history_months(month) if m in planned and m != month}
-            if index:  # the Trend sheet reads the months before: the previous one's publish run (and so all earlier)
-                before.add(Stage(customer_id, planned[index - 1], PUBLISH))
-            waits[Stage(customer_id, month, PUBLISH)] = before
+            for part in (AUDIT, SAVINGS, PUBLISH):
+                stage = Stage(customer_id, month, part)
+                waits[stage] = {requirement(stage)}
+            savings = waits[Stage(customer_id, month, SAVINGS)]
+            savings |= {Stage(customer_id, m, AUDIT) for m in history_months(month) if m in planned and m != month}
+            if index:
+                savings.add(Stage(customer_id, planned[index - 1], SAVINGS))
     return waits
 
 
@@ -69,30 +93,48 @@ def failure_messages(result) -> list[str]:
 _worker_state: dict = {}
 
 
+def prepare_worker() -> None:
+    """Import the definitions and open the instance once per process (a worker does it while the plan starts)."""
+    if _worker_state:
+        return
+    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+    from dagster import AssetSelection, DagsterInstance
+
+    from pipelines.definitions import defs
+    from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB
+
+    reconcile = defs.resolve_job_def(RECONCILE_JOB)
+    graph = defs.resolve_asset_graph()
+    after_savings = AssetSelection.assets("savings").downstream().resolve(graph)
+    job_keys = set(reconcile.asset_layer.selected_asset_keys)
+    savings = {key for key in job_keys if key.to_user_string() == "savings"}
+    _worker_state.update(
+        instance=DagsterInstance.get(),
+        contracts=defs.resolve_job_def(CONTRACTS_JOB),
+        reconcile=reconcile,
+        selection={AUDIT: sorted(job_keys - after_savings), SAVINGS: sorted(savings),
+                   PUBLISH: sorted((job_keys & after_savings) - savings)},  # fmt: skip
+    )
+
+
 def run_stage(stage: Stage) -> StageResult:
     """Execute one stage as a Dagster run in this process (also the worker processes' entry point)."""
-    if not _worker_state:
-        warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
-        from dagster import AssetSelection, DagsterInstance
-
-        from pipelines.definitions import defs
-        from pipelines.jobs import RECONCILE_JOB
-
-        job = defs.resolve_job_def(RECONCILE_JOB)
-        graph = defs.resolve_asset_graph()
-        publish_keys = AssetSelection.assets("savings").downstream().resolve(graph)
-        job_keys = {key for key in job.asset_layer.selected_asset_keys}
-        _worker_state.update(instance=DagsterInstance.get(), job=job,
-                             selection={AUDIT: sorted(job_keys - publish_keys), PUBLISH: sorted(job_keys & publish_keys)})  # fmt: skip
+    prepare_worker()
     from pipelines.partitions import customer_month_key
 
-    result = _worker_state["job"].execute_in_process(
-        partition_key=customer_month_key(stage.customer_id, stage.month),
-        instance=_worker_state["instance"],
-        asset_selection=_worker_state["selection"][stage.part],
-        raise_on_error=False,
-        run_config=QUIET_LOGGING,
-    )
+    if stage.part == CONTRACTS:
+        result = _worker_state["contracts"].execute_in_process(
+            partition_key=stage.customer_id, instance=_worker_state["instance"], raise_on_error=False,
+            run_config=QUIET_LOGGING,
+        )  # fmt: skip
+    else:
+        result = _worker_state["reconcile"].execute_in_process(
+            partition_key=customer_month_key(stage.customer_id, stage.month),
+            instance=_worker_state["instance"],
+            asset_selection=_worker_state["selection"][stage.part],
+            raise_on_error=False,
+            run_config=QUIET_LOGGING,
+        )
     failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     ok = result.success and not failed_checks
     problems = [] if ok else failure_messages(result) + [
@@ -102,46 +144,47 @@ def run_stage(stage: Stage) -> StageResult:
 
 
 def run_stages(waits: dict[Stage, set[Stage]], workers: int, on_finished) -> dict[Stage, StageResult]:
-    """Run every stage once the stages it waits for have finished, at most `workers` at a time; call
-    on_finished(stage, result) as each one ends. A publish stage whose audit stage failed is not run."""
+    """Run every stage once the stages it waits for have finished, at most `workers` at a time, and call
+    on_finished(stage, result) as each one ends. A stage whose requirement failed is settled as not run."""
     results: dict[Stage, StageResult] = {}
 
     def settle(stage: Stage, result: StageResult) -> None:
         results[stage] = result
         on_finished(stage, result)
 
-    def startable(stage: Stage) -> bool:
-        return all(before in results for before in waits[stage])
-
-    def skip_if_audit_failed(stage: Stage) -> bool:
-        audit = results.get(Stage(stage.customer_id, stage.month, AUDIT))
-        if stage.part == PUBLISH and audit is not None and not audit.ok:
-            settle(stage, StageResult(False, None, ["not published: its audit run failed (above)"]))
+    def skipped(stage: Stage) -> bool:
+        required = requirement(stage)
+        if required is not None and not results[required].ok:
+            settle(stage, StageResult(False, None, [f"not run: its {required.part} run failed"]))
             return True
         return False
 
-    pending = sorted(waits, key=lambda s: (s.month, s.part, s.customer_id))  # oldest months first
     if workers <= 1:
-        for stage in sorted(waits):  # customer, month, audit before publish: every wait is met in this order
-            if not skip_if_audit_failed(stage):
+        for stage in sorted(waits, key=lambda s: s.order):  # every wait is met in this order
+            if not skipped(stage):
                 settle(stage, run_stage(stage))
         return results
 
+    # oldest months first, and within a month in chain order, so that history is ready early
+    pending = sorted(waits, key=lambda s: (s.month, PARTS.index(s.part), s.customer_id))
     running: dict[Future, Stage] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=prepare_worker) as pool:  # fmt: skip
+        for _ in range(workers):  # start every worker now: each imports the definitions while the first runs go
+            pool.submit(int)
         while pending or running:
             for stage in list(pending):
                 if len(running) >= workers:
                     break
-                if startable(stage):
+                if all(before in results for before in waits[stage]):
                     pending.remove(stage)
-                    if not skip_if_audit_failed(stage):
+                    if not skipped(stage):
                         running[pool.submit(run_stage, stage)] = stage
             if not running:
-                if any(startable(s) for s in pending):
-                    continue  # a skipped stage let others start
+                if any(all(before in results for before in waits[s]) for s in pending):
+                    continue  # settling a skipped stage let others start
                 if pending:
-                    raise RuntimeError(f"stages wait for stages that are not planned: {pending}")
+                    raise RuntimeError(f"stages wait for stages that are not planned: {[s.label for s in pending]}")
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:

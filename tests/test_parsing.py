@@ -13,14 +13,19 @@ from schemas.tables import INVOICE_CHARGES
 
 def test_phone_validity_is_checked_once_per_number_however_written(monkeypatch):
     checked = []
-    real_check = parsing.phonenumbers.is_valid_number
-    monkeypatch.setattr(parsing.phonenumbers, "is_valid_number", lambda number: checked.append(number) or real_check(number))
+    for name in ("is_valid_number", "is_valid_number_for_region"):
+        real_check = getattr(parsing.phonenumbers, name)
+        monkeypatch.setattr(parsing.phonenumbers, name, lambda number, *region, _name=name, _real=real_check:
+                            checked.append((_name, number.national_number)) or _real(number, *region))  # fmt: skip
     normalize_phone.cache_clear()
     parsing._E164_BY_NUMBER.clear()
     raw = pl.Series(["+1 650 555 0199", "(650) 555-0199", "650.555.0199", "6505550199", "+16505550199", "555"])
     lookup = dict(phone_lookup(raw, "US").iter_rows())
     assert set(lookup.values()) == {"+16505550199", None} and lookup["555"] is None
-    assert len(checked) == 2  # +16505550199 once (five spellings, three distinct after punctuation), 555 once
+    # five spellings, three distinct after punctuation, one number: valid in the customer's region, checked once;
+    # 555 is not valid there, nor anywhere
+    assert sorted(checked) == [("is_valid_number", 555), ("is_valid_number_for_region", 555),
+                               ("is_valid_number_for_region", 6505550199)]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -33,6 +38,7 @@ def test_phone_validity_is_checked_once_per_number_however_written(monkeypatch):
         ("4155550123", "US", "+14155550123"),  # an Excel number cell
         ("07911 123456", "GB", "+447911123456"),
         ("+44 7911 123456", "US", "+447911123456"),  # international wins over the customer's region
+        ("+1 416 967 1111", "US", "+14169671111"),  # Canada shares +1 with a US customer: valid, though not in the US
         ("0151 23456789", "DE", "+4915123456789"),
         ("12345", "US", None),
         ("+1 555 0100", "US", None),

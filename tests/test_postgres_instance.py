@@ -52,5 +52,5 @@ def test_runs_are_recorded_in_postgres(tmp_path, postgres):
     )  # fmt: skip
     assert reader.returncode == 0, reader.stderr[-2000:]
     assert reader.stdout.split(" ", 1)[0] == "PostgresRunStorage"
-    # the contracts run, then the customer-month's audit and publish runs of the reconcile job
-    assert "['load_customer_contracts', 'reconcile_customer_month', 'reconcile_customer_month'] ['acme']" in reader.stdout
+    # the contracts run, then the customer-month's audit, savings and publish runs of the reconcile job
+    assert "['load_customer_contracts', 'reconcile_customer_month', 'reconcile_customer_month', 'reconcile_customer_month'] ['acme']" in reader.stdout

@@ -1,21 +1,23 @@
 """How `tem run` orders its runs: what each stage waits for, and that a failure stops only its own month."""
 
 from pipelines import runner
-from pipelines.runner import AUDIT, PUBLISH, Stage, StageResult, plan_stages, run_stages
+from pipelines.runner import AUDIT, CONTRACTS, PUBLISH, SAVINGS, Stage, StageResult, plan_stages, run_stages
 
 
-def test_publish_waits_for_the_history_it_reads():
+def test_each_stage_waits_for_what_it_reads():
     waits = plan_stages({"acme": ["2026-07", "2026-08", "2026-09"], "globex": ["2026-09"]})
-    assert waits[Stage("acme", "2026-07", AUDIT)] == set()
-    assert waits[Stage("acme", "2026-07", PUBLISH)] == {Stage("acme", "2026-07", AUDIT)}
-    assert waits[Stage("acme", "2026-09", PUBLISH)] == {
-        Stage("acme", "2026-09", AUDIT), Stage("acme", "2026-08", AUDIT), Stage("acme", "2026-07", AUDIT),
-        Stage("acme", "2026-08", PUBLISH),  # the Trend sheet reads the months before
+    assert waits[Stage("acme", "", CONTRACTS)] == set()
+    assert waits[Stage("acme", "2026-07", AUDIT)] == {Stage("acme", "", CONTRACTS)}
+    assert waits[Stage("acme", "2026-07", SAVINGS)] == {Stage("acme", "2026-07", AUDIT)}
+    assert waits[Stage("acme", "2026-09", SAVINGS)] == {
+        Stage("acme", "2026-09", AUDIT), Stage("acme", "2026-08", AUDIT), Stage("acme", "2026-07", AUDIT),  # history
+        Stage("acme", "2026-08", SAVINGS),  # savings in calendar order: the Trend sheet reads the months before
     }  # fmt: skip
-    assert waits[Stage("globex", "2026-09", PUBLISH)] == {Stage("globex", "2026-09", AUDIT)}  # customers apart
+    assert waits[Stage("acme", "2026-09", PUBLISH)] == {Stage("acme", "2026-09", SAVINGS)}
+    assert waits[Stage("globex", "2026-09", SAVINGS)] == {Stage("globex", "2026-09", AUDIT)}  # customers apart
 
 
-def test_a_failed_audit_skips_only_its_own_months_publish(monkeypatch):
+def test_a_failed_audit_skips_only_the_rest_of_its_own_month(monkeypatch):
     executed = []
 
     def fake_run(stage):
@@ -27,10 +29,10 @@ def test_a_failed_audit_skips_only_its_own_months_publish(monkeypatch):
     waits = plan_stages({"acme": ["2026-07", "2026-08", "2026-09"]})
     results = run_stages(waits, workers=1, on_finished=lambda stage, result: finished.append(stage))
 
-    assert Stage("acme", "2026-08", PUBLISH) not in executed
-    assert results[Stage("acme", "2026-08", PUBLISH)].ok is False
-    assert "audit run failed" in results[Stage("acme", "2026-08", PUBLISH)].problems[0]
+    for part in (SAVINGS, PUBLISH):
+        assert Stage("acme", "2026-08", part) not in executed and not results[Stage("acme", "2026-08", part)].ok
+    assert results[Stage("acme", "2026-08", SAVINGS)].problems == ["not run: its audit run failed"]
     assert results[Stage("acme", "2026-09", PUBLISH)].ok  # the next month still runs (its savings say what is missing)
-    assert sorted(finished) == sorted(waits)
+    assert sorted(finished, key=lambda s: s.order) == sorted(waits, key=lambda s: s.order)
     for stage in executed:  # every stage ran after everything it waits for
         assert waits[stage] <= set(finished[: finished.index(stage)]), stage
