@@ -113,6 +113,17 @@ def command_run(args: argparse.Namespace) -> int:
     data_root = resolve_data_root(args.data_root)
     workers = worker_count(args.workers)
     prepare_environment(data_root)
+    from pipelines.runner import worker_pool
+
+    pool = worker_pool(workers)  # started first: the workers load the definitions while this process plans
+    try:
+        return run_plan(data_root, select_partitions_from_inbox(data_root, args), pool, workers)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:
     from pipelines.resources import InboxResource
     from pipelines.storage import DeliveryError
 
@@ -123,14 +134,15 @@ def command_run(args: argparse.Namespace) -> int:
     plan = select_partitions(data_root, args.customer or [], args.month or [])
     for ignored in data_root.ignored_inbox_entries():
         print(f"warning: ignoring {ignored}: not a valid customer id or YYYY-MM month folder", file=sys.stderr)
+    return plan
 
+
+def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
-    from dagster import DagsterInstance
-
     from pipelines.partitions import billing_months, customers_partitions
-    from pipelines.runner import PUBLISH, Stage, plan_stages, run_stages
+    from pipelines.runner import PUBLISH, Stage, open_instance, plan_stages, run_stages
 
-    DagsterInstance.get().add_dynamic_partitions(customers_partitions.name, sorted(plan))
+    open_instance().add_dynamic_partitions(customers_partitions.name, sorted(plan))
     valid_months = set(billing_months.get_partition_keys())
     outcomes: list[RunOutcome] = []
     runnable: dict[str, list[str]] = {}
@@ -162,8 +174,7 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"{'ok    ' if ok else 'FAILED'} {stage.customer_id} {stage.month}  runs {runs}", flush=True)
 
     if runnable:
-        months = sum(len(months) for months in runnable.values())
-        run_stages(plan_stages(runnable), min(workers, months), finished)  # one customer-month runs alone anyway
+        run_stages(plan_stages(runnable), finished, pool, workers)
     return report(sorted(outcomes, key=lambda o: (o.customer_id, o.month or "")), data_root)
 
 

@@ -93,12 +93,29 @@ def failure_messages(result) -> list[str]:
 _worker_state: dict = {}
 
 
+def open_instance():
+    """The Dagster instance at DAGSTER_HOME, opened under a file lock: the first process to open a fresh instance
+    creates its SQLite storage, and two doing it at once would both stamp its schema version."""
+    import fcntl
+    import os
+    from pathlib import Path
+
+    from dagster import DagsterInstance
+
+    with open(Path(os.environ["DAGSTER_HOME"]) / ".tem-instance.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return DagsterInstance.get()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def prepare_worker() -> None:
     """Import the definitions and open the instance once per process (a worker does it while the plan starts)."""
     if _worker_state:
         return
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
-    from dagster import AssetSelection, DagsterInstance
+    from dagster import AssetSelection
 
     from pipelines.definitions import defs
     from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB
@@ -109,7 +126,7 @@ def prepare_worker() -> None:
     job_keys = set(reconcile.asset_layer.selected_asset_keys)
     savings = {key for key in job_keys if key.to_user_string() == "savings"}
     _worker_state.update(
-        instance=DagsterInstance.get(),
+        instance=open_instance(),
         contracts=defs.resolve_job_def(CONTRACTS_JOB),
         reconcile=reconcile,
         selection={AUDIT: sorted(job_keys - after_savings), SAVINGS: sorted(savings),
@@ -143,9 +160,23 @@ def run_stage(stage: Stage) -> StageResult:
     return StageResult(ok, result.run_id, problems)
 
 
-def run_stages(waits: dict[Stage, set[Stage]], workers: int, on_finished) -> dict[Stage, StageResult]:
-    """Run every stage once the stages it waits for have finished, at most `workers` at a time, and call
-    on_finished(stage, result) as each one ends. A stage whose requirement failed is settled as not run."""
+def worker_pool(workers: int) -> ProcessPoolExecutor | None:
+    """Worker processes for `run_stages`, started at once so that they import the definitions while the caller
+    prepares the plan; None for one worker (everything then runs in this process)."""
+    if workers <= 1:
+        return None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=prepare_worker)  # fmt: skip
+    for _ in range(workers):  # a task per worker makes the pool start them all now, not one at a time on demand
+        pool.submit(int)
+    return pool
+
+
+def run_stages(waits: dict[Stage, set[Stage]], on_finished, pool: ProcessPoolExecutor | None = None,
+               workers: int = 1) -> dict[Stage, StageResult]:  # fmt: skip
+    """Run every stage once the stages it waits for have finished, at most `workers` at a time on the pool (from
+    `worker_pool(workers)`; without one, in this process), and call on_finished(stage, result) as each one ends.
+    A stage whose requirement failed is settled as not run."""
     results: dict[Stage, StageResult] = {}
 
     def settle(stage: Stage, result: StageResult) -> None:
@@ -159,7 +190,7 @@ def run_stages(waits: dict[Stage, set[Stage]], workers: int, on_finished) -> dic
             return True
         return False
 
-    if workers <= 1:
+    if pool is None:
         for stage in sorted(waits, key=lambda s: s.order):  # every wait is met in this order
             if not skipped(stage):
                 settle(stage, run_stage(stage))
@@ -168,29 +199,25 @@ def run_stages(waits: dict[Stage, set[Stage]], workers: int, on_finished) -> dic
     # oldest months first, and within a month in chain order, so that history is ready early
     pending = sorted(waits, key=lambda s: (s.month, PARTS.index(s.part), s.customer_id))
     running: dict[Future, Stage] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=prepare_worker) as pool:  # fmt: skip
-        for _ in range(workers):  # start every worker now: each imports the definitions while the first runs go
-            pool.submit(int)
-        while pending or running:
-            for stage in list(pending):
-                if len(running) >= workers:
-                    break
-                if all(before in results for before in waits[stage]):
-                    pending.remove(stage)
-                    if not skipped(stage):
-                        running[pool.submit(run_stage, stage)] = stage
-            if not running:
-                if any(all(before in results for before in waits[s]) for s in pending):
-                    continue  # settling a skipped stage let others start
-                if pending:
-                    raise RuntimeError(f"stages wait for stages that are not planned: {[s.label for s in pending]}")
+    while pending or running:
+        for stage in list(pending):
+            if len(running) >= workers:
                 break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                stage = running.pop(future)
-                try:
-                    settle(stage, future.result())
-                except Exception as problem:  # noqa: BLE001 - a worker that died: that stage failed, others go on
-                    settle(stage, StageResult(False, None, [f"the worker process failed: {type(problem).__name__}"]))
+            if all(before in results for before in waits[stage]):
+                pending.remove(stage)
+                if not skipped(stage):
+                    running[pool.submit(run_stage, stage)] = stage
+        if not running:
+            if any(all(before in results for before in waits[s]) for s in pending):
+                continue  # settling a skipped stage let others start
+            if pending:
+                raise RuntimeError(f"stages wait for stages that are not planned: {[s.label for s in pending]}")
+            break
+        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in finished:
+            stage = running.pop(future)
+            try:
+                settle(stage, future.result())
+            except Exception as problem:  # noqa: BLE001 - a worker that died: that stage failed, others go on
+                settle(stage, StageResult(False, None, [f"the worker process failed: {type(problem).__name__}"]))
     return results

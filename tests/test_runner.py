@@ -27,7 +27,7 @@ def test_a_failed_audit_skips_only_the_rest_of_its_own_month(monkeypatch):
     monkeypatch.setattr(runner, "run_stage", fake_run)
     finished = []
     waits = plan_stages({"acme": ["2026-07", "2026-08", "2026-09"]})
-    results = run_stages(waits, workers=1, on_finished=lambda stage, result: finished.append(stage))
+    results = run_stages(waits, lambda stage, result: finished.append(stage))
 
     for part in (SAVINGS, PUBLISH):
         assert Stage("acme", "2026-08", part) not in executed and not results[Stage("acme", "2026-08", part)].ok
