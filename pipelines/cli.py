@@ -169,7 +169,7 @@ def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int
         ok = all(part.ok for part in parts)
         failed = [part for part in parts if not part.ok]
         problems = failed[0].problems if failed else []  # the first failure is the cause; later parts were not run
-        runs = " ".join(part.run_id[:8] for part in parts if part.run_id)
+        runs = " ".join(part.run_id[:8] for part in parts[1:] if part.run_id)  # audit, savings, publish (not contracts)
         outcomes.append(RunOutcome(stage.customer_id, stage.month, ok, problems))
         print(f"{'ok    ' if ok else 'FAILED'} {stage.customer_id} {stage.month}  runs {runs}", flush=True)
 
