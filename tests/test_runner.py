@@ -36,3 +36,22 @@ def test_a_failed_audit_skips_only_the_rest_of_its_own_month(monkeypatch):
     assert sorted(finished, key=lambda s: s.order) == sorted(waits, key=lambda s: s.order)
     for stage in executed:  # every stage ran after everything it waits for
         assert waits[stage] <= set(finished[: finished.index(stage)]), stage
+
+
+def test_with_two_workers_the_longest_chain_of_work_starts_first(monkeypatch):
+    """The third month's audit holds up that month's savings and report; it starts before the first month's savings
+    and report, which nothing else waits for."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = []
+    monkeypatch.setattr(runner, "run_stage", lambda stage: started.append(stage) or StageResult(ok=True))
+    waits = plan_stages({"acme": ["2026-07", "2026-08", "2026-09"]})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = run_stages(waits, lambda stage, result: None, pool, workers=2)
+
+    assert all(result.ok for result in results.values()) and sorted(started, key=lambda s: s.order) == sorted(
+        waits, key=lambda s: s.order)  # fmt: skip
+    audits = [Stage("acme", month, AUDIT) for month in ("2026-07", "2026-08", "2026-09")]
+    assert started[:4] == [Stage("acme", "", CONTRACTS), *audits]
+    for stage in started:
+        assert all(started.index(before) < started.index(stage) for before in waits[stage]), stage
