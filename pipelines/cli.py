@@ -124,13 +124,14 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:
-    from pipelines.resources import InboxResource
-    from pipelines.storage import DeliveryError
+    if (os.environ.get("TEM_INBOX") or "local") != "local":  # a local inbox is the data root itself: nothing to sync
+        from pipelines.resources import InboxResource
+        from pipelines.storage import DeliveryError
 
-    try:
-        InboxResource.from_environment(deferred=False).sync(data_root)  # an S3 inbox lands in the data root first
-    except DeliveryError as problem:
-        raise UsageError(str(problem)) from None
+        try:
+            InboxResource.from_environment(deferred=False).sync(data_root)  # an S3 inbox lands in the data root first
+        except DeliveryError as problem:
+            raise UsageError(str(problem)) from None
     plan = select_partitions(data_root, args.customer or [], args.month or [])
     for ignored in data_root.ignored_inbox_entries():
         print(f"warning: ignoring {ignored}: not a valid customer id or YYYY-MM month folder", file=sys.stderr)
@@ -138,23 +139,12 @@ def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) 
 
 
 def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int) -> int:
-    warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
-    from pipelines.partitions import billing_months, customers_partitions
-    from pipelines.runner import PUBLISH, Stage, open_instance, plan_stages, run_stages
+    """Run every planned customer-month. This process never imports Dagster: the workers do (while it plans),
+    register each customer's partition with its contracts run and check each month against the partitions."""
+    from pipelines.runner import PUBLISH, Stage, plan_stages, run_stages
 
-    open_instance().add_dynamic_partitions(customers_partitions.name, sorted(plan))
-    valid_months = set(billing_months.get_partition_keys())
     outcomes: list[RunOutcome] = []
-    runnable: dict[str, list[str]] = {}
-    for customer_id, months in sorted(plan.items()):
-        for month in months:
-            if month in valid_months:
-                runnable.setdefault(customer_id, []).append(month)
-            else:
-                outcomes.append(RunOutcome(customer_id, month, False, [
-                    f"month {month} is outside the partitions {billing_months.get_first_partition_key()}.."
-                    f"{billing_months.get_last_partition_key()}"]))  # fmt: skip
-
+    runnable = {customer_id: sorted(months) for customer_id, months in plan.items() if months}
     finished_parts: dict[tuple[str, str], list] = {}
 
     def finished(stage: Stage, result) -> None:

@@ -45,6 +45,14 @@ def trailing_months(count: int) -> MultiPartitionMapping:
     )
 
 
+def month_outside_partitions(month: str) -> str | None:
+    """Why a YYYY-MM month cannot be run (before the first billing month, or after the current one), or None."""
+    if billing_months.has_partition_key(month):
+        return None
+    first, last = billing_months.get_first_partition_key(), billing_months.get_last_partition_key()
+    return f"month {month} is outside the partitions {first}..{last}"
+
+
 def customer_month_key(customer_id: str, month: str) -> MultiPartitionKey:
     return MultiPartitionKey({CUSTOMER_DIMENSION: customer_id, MONTH_DIMENSION: month})
 

@@ -176,13 +176,16 @@ def prepare_pool_worker() -> None:
 def run_stage(stage: Stage) -> StageResult:
     """Execute one stage as a Dagster run in this process (also the worker processes' entry point)."""
     prepare_worker()
-    from pipelines.partitions import customer_month_key
+    from pipelines.partitions import customer_month_key, customers_partitions, month_outside_partitions
 
-    if stage.part == CONTRACTS:
+    if stage.part == CONTRACTS:  # the customer's partition is registered first (every month's runs come after)
+        _worker_state["instance"].add_dynamic_partitions(customers_partitions.name, [stage.customer_id])
         result = _worker_state["contracts"].execute_in_process(
             partition_key=stage.customer_id, instance=_worker_state["instance"], raise_on_error=False,
             run_config=QUIET_LOGGING,
         )  # fmt: skip
+    elif problem := month_outside_partitions(stage.month):
+        return StageResult(False, None, [problem])
     else:
         result = _worker_state["reconcile"].execute_in_process(
             partition_key=customer_month_key(stage.customer_id, stage.month),

@@ -98,10 +98,12 @@ def test_a_bad_customer_month_does_not_stop_the_others(sample, tmp_path):
     shutil.copytree(source_root / "inbox", root / "inbox")
     broken = sorted((root / "inbox" / "globex" / "2026-07" / "invoices").iterdir())[0]
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
+    shutil.copytree(root / "inbox" / "initech-uk" / "2026-09", root / "inbox" / "initech-uk" / "2099-01")
     run = tem("run", "--data-root", str(root), "--customer", "globex", "--customer", "initech-uk",
               dagster_home=tmp_path / "home")  # fmt: skip
     assert run.returncode == 1
     assert f"globex 2026-07: invoices/{broken.name}" in run.stderr
+    assert "initech-uk 2099-01: month 2099-01 is outside the partitions 2020-01.." in run.stderr
     assert "Traceback" not in run.stderr
     published = {(p.parent.parent.name, p.parent.name) for p in (root / "published").rglob("quarantine.csv")}
     assert ("globex", "2026-07") not in published
