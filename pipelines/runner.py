@@ -43,7 +43,7 @@ class Stage:
 
     @property
     def label(self) -> str:
-        return f"{self.customer_id} {self.month} {self.part}".replace("  ", " ")
+        return " ".join(name for name in (self.customer_id, self.month, self.part) if name)  # no month: contracts
 
 
 @dataclass
