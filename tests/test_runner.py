@@ -55,3 +55,28 @@ def test_with_two_workers_the_longest_chain_of_work_starts_first(monkeypatch):
     assert started[:4] == [Stage("acme", "", CONTRACTS), *audits]
     for stage in started:
         assert all(started.index(before) < started.index(stage) for before in waits[stage]), stage
+
+
+def test_the_tem_process_plans_without_importing_dagster(tmp_path):
+    """`tem run` leaves Dagster to its workers (they import it while it plans), so it starts sooner."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for month in ("2026-07", "2026-08"):
+        (tmp_path / "root" / "inbox" / "acme" / month).mkdir(parents=True)
+    code = f"""
+import sys
+from pipelines import cli, runner
+planned = []
+runner.run_stages = lambda waits, on_finished, pool, workers: planned.extend(waits) or {{}}
+assert cli.main(["run", "--data-root", {str(tmp_path / "root")!r}, "--workers", "2"]) == 0
+assert len(planned) == 7, planned  # contracts, and audit, savings and publish of two months
+print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "dagster"))
+"""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TEM_")}, "DAGSTER_HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "dagster modules: []" in run.stdout
