@@ -225,6 +225,9 @@ def run_stages(waits: dict[Stage, set[Stage]], on_finished, pool: ProcessPoolExe
         results[stage] = result
         on_finished(stage, result)
 
+    def startable(stage: Stage) -> bool:
+        return all(before in results for before in waits[stage])
+
     def skipped(stage: Stage) -> bool:
         required = requirement(stage)
         if required is not None and not results[required].ok:
@@ -246,12 +249,12 @@ def run_stages(waits: dict[Stage, set[Stage]], on_finished, pool: ProcessPoolExe
         for stage in list(pending):
             if len(running) >= workers:
                 break
-            if all(before in results for before in waits[stage]):
+            if startable(stage):
                 pending.remove(stage)
                 if not skipped(stage):
                     running[pool.submit(run_stage, stage)] = stage
         if not running:
-            if any(all(before in results for before in waits[s]) for s in pending):
+            if any(startable(s) for s in pending):
                 continue  # settling a skipped stage let others start
             if pending:
                 raise RuntimeError(f"stages wait for stages that are not planned: {[s.label for s in pending]}")
