@@ -114,9 +114,11 @@ def command_run(args: argparse.Namespace) -> int:
     prepare_environment(data_root)
     from pipelines.runner import worker_pool
 
-    pool = worker_pool(workers)  # started first: the workers load the definitions while this process plans
+    plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
+    workers = min(workers, max(1, sum(map(len, plan.values()))))  # no more workers than customer-months
+    pool = worker_pool(workers)
     try:
-        return run_plan(data_root, select_partitions_from_inbox(data_root, args), pool, workers)
+        return run_plan(data_root, plan, pool, workers)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -138,8 +140,8 @@ def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) 
 
 
 def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int) -> int:
-    """Run every planned customer-month. This process never imports Dagster: the workers do (while it plans),
-    register each customer's partition with its contracts run and check each month against the partitions."""
+    """Run every planned customer-month. With a worker pool this process never imports Dagster: the workers
+    do, register each customer's partition with its contracts run and check each month against the partitions."""
     from pipelines.runner import PUBLISH, Stage, plan_stages, run_stages
 
     outcomes: list[RunOutcome] = []
@@ -155,8 +157,8 @@ def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int
         parts.append(result)
         if stage.part != PUBLISH:
             return
-        ok = all(part.ok for part in parts)
         failed = [part for part in parts if not part.ok]
+        ok = not failed
         problems = failed[0].problems if failed else []  # the first failure is the cause; later parts were not run
         runs = " ".join(part.run_id[:8] for part in parts[1:] if part.run_id)  # audit, savings, publish (not contracts)
         outcomes.append(RunOutcome(stage.customer_id, stage.month, ok, problems))

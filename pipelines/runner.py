@@ -203,8 +203,8 @@ def run_stage(stage: Stage) -> StageResult:
 
 
 def worker_pool(workers: int) -> ProcessPoolExecutor | None:
-    """Worker processes for `run_stages`, started at once so that they import the definitions while the caller
-    prepares the plan; None for one worker (everything then runs in this process)."""
+    """Worker processes for `run_stages`, all started at once so that they import the definitions side by side;
+    None for one worker (everything then runs in this process)."""
     if workers <= 1:
         return None
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),

@@ -58,7 +58,7 @@ def test_with_two_workers_the_longest_chain_of_work_starts_first(monkeypatch):
 
 
 def test_the_tem_process_plans_without_importing_dagster(tmp_path):
-    """`tem run` leaves Dagster to its workers (they import it while it plans), so it starts sooner."""
+    """`tem run` leaves Dagster to its workers, and starts no more of them than there are customer-months."""
     import os
     import subprocess
     import sys
@@ -69,10 +69,11 @@ def test_the_tem_process_plans_without_importing_dagster(tmp_path):
     code = f"""
 import sys
 from pipelines import cli, runner
-planned = []
-runner.run_stages = lambda waits, on_finished, pool, workers: planned.extend(waits) or {{}}
-assert cli.main(["run", "--data-root", {str(tmp_path / "root")!r}, "--workers", "2"]) == 0
+planned, pools = [], []
+runner.run_stages = lambda waits, on_finished, pool, workers: planned.extend(waits) or pools.append(workers) or {{}}
+assert cli.main(["run", "--data-root", {str(tmp_path / "root")!r}, "--workers", "8"]) == 0
 assert len(planned) == 7, planned  # contracts, and audit, savings and publish of two months
+assert pools == [2], pools  # no more workers than customer-months
 print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "dagster"))
 """
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("TEM_")}, "DAGSTER_HOME": str(tmp_path / "home")}
