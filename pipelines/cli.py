@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.layout import InvalidName, DataRoot, validate_id, validate_month
+from schemas.clock import InvalidClock, pinned_today
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
@@ -275,8 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        pinned_today()  # a bad TEM_TODAY is refused before any command reads the calendar
         return args.handler(args)
-    except (UsageError, InvalidName) as problem:
+    except (UsageError, InvalidName, InvalidClock) as problem:
         print(f"tem: {problem}", file=sys.stderr)
         return 2
 

@@ -14,6 +14,8 @@ from dagster import (
     TimeWindowPartitionMapping,
 )
 
+from schemas import clock
+
 CUSTOMER_DIMENSION = "customer"
 MONTH_DIMENSION = "month"
 FIRST_BILLING_MONTH = "2020-01"
@@ -24,8 +26,25 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 warnings.filterwarnings("ignore", category=BetaWarning)
 
 customers_partitions = DynamicPartitionsDefinition(name="customers")
-# end_offset=1 lets the current (still open) month be reconciled too, as carriers bill early.
-billing_months = MonthlyPartitionsDefinition(start_date=FIRST_BILLING_MONTH, fmt="%Y-%m", end_offset=1)
+
+
+def _billing_months() -> MonthlyPartitionsDefinition:
+    """Months from FIRST_BILLING_MONTH up to and including the current one.
+
+    end_offset=1 lets the current (still open) month be reconciled too, as carriers bill early. With TEM_TODAY set
+    (schemas/clock.py) the set ends with that date's month whatever Dagster's own clock says, so tests, and
+    an operator replaying the past, see a calendar that does not move."""
+    pinned = clock.pinned_today()
+    if not pinned:
+        return MonthlyPartitionsDefinition(start_date=FIRST_BILLING_MONTH, fmt="%Y-%m", end_offset=1)
+    # Dagster ends the set at the earlier of end_date and its own clock's month + end_offset: reach far enough
+    # ahead of the machine's clock that end_date always decides, a pin in the future included
+    ahead = max(0, clock.months_between(clock.real_today(), pinned))
+    end = clock.first_day_after_month(pinned).strftime("%Y-%m")
+    return MonthlyPartitionsDefinition(start_date=FIRST_BILLING_MONTH, fmt="%Y-%m", end_offset=ahead + 2, end_date=end)
+
+
+billing_months = _billing_months()
 customer_months = MultiPartitionsDefinition({CUSTOMER_DIMENSION: customers_partitions, MONTH_DIMENSION: billing_months})
 
 

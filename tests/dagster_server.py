@@ -58,7 +58,7 @@ def graphql(url: str, query: str, variables: dict | None = None, timeout: float 
 
 def tem_environment(data_root: Path, dagster_home: Path, master_key: str = MASTER_KEY, **extra: str) -> dict:
     """The process environment for `tem` and `dagster dev`: this data root and instance, nothing inherited."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_")) or k == "TEM_TODAY"}
     env.update(TEM_DATA_ROOT=str(data_root), DAGSTER_HOME=str(dagster_home), TEM_MASTER_KEY=master_key, **extra)
     return env
 

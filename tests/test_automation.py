@@ -30,8 +30,10 @@ class Ticker:
         self.resources = {"data_root": DataRootResource(path=str(root)), "inbox": InboxResource()}
 
     def tick(self):
-        context = build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources)
-        result = inbox_sensor(context)
+        # entered and closed: an unclosed evaluation context leaves its own instance as Dagster's current
+        # definitions-state storage, and the next test that loads definitions fails on its dead weakref
+        with build_sensor_context(instance=self.instance, cursor=self.cursor, resources=self.resources) as context:
+            result = inbox_sensor(context)
         self.cursor = result.cursor
         for request in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -112,17 +114,17 @@ def test_schedule_reconciles_the_previous_month_for_registered_customers(tmp_pat
     complete_drop(tmp_path, "initech", "2026-08")
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("customers", ["acme", "globex", "initech"])
-        context = build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 10, 3, 6),
-                                         resources={"data_root": DataRootResource(path=str(tmp_path))})  # fmt: skip
-        requests = monthly_reconciliation(context)
+        with build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 10, 3, 6),
+                                    resources={"data_root": DataRootResource(path=str(tmp_path))}) as context:  # fmt: skip
+            requests = monthly_reconciliation(context)
     assert sorted(str(r.partition_key) for r in requests) == ["acme|2026-09", "globex|2026-09"]
 
 
 def test_schedule_skips_when_nothing_was_delivered(tmp_path):
     with instance_for_test() as instance:
-        context = build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2027, 1, 3, 6),
-                                         resources={"data_root": DataRootResource(path=str(tmp_path))})  # fmt: skip
-        assert isinstance(monthly_reconciliation(context), SkipReason)
+        with build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2027, 1, 3, 6),
+                                    resources={"data_root": DataRootResource(path=str(tmp_path))}) as context:  # fmt: skip
+            assert isinstance(monthly_reconciliation(context), SkipReason)
 
 
 @pytest.mark.parametrize("moment, month", [(dt.datetime(2026, 10, 3), "2026-09"), (dt.datetime(2027, 1, 1), "2026-12")])

@@ -8,8 +8,10 @@ UI's "Materialize all..." launches). The daemon orders the runs along the asset 
 months' line_month_usage before a month's savings).
 
 Dagster applies partitionNames to the selection's root assets and walks downstream through the partition mappings,
-so savings' three-month history mapping also targets savings and its reports for the two months after the last
-drop. Those have no inbox drop: they must succeed, publish nothing and say why, so the backfill completes.
+so savings' three-month history and the report's 12-month trend also target savings and the reports of the months
+after the last drop, up to the last partition: the month of the pinned TEM_TODAY (tests/conftest.py), so the test
+sees the same calendar on any day. Those have no inbox drop: they must succeed, publish nothing and say why, so the
+backfill completes.
 A second, identical backfill must publish the same bytes: same files under published/, same SHA-256.
 
 The backfill runs use the in-process executor (also the reconcile job's default) to keep the test within a few
@@ -27,6 +29,9 @@ import subprocess
 import sys
 
 import pytest
+
+from assets.report import TREND_MONTHS
+from schemas import clock
 
 from tests.dagster_server import (REPOSITORY, check_executions, dagster_dev, graphql, inbox_partition_keys,
                                   repository_selector, run_failures, wait_for)  # fmt: skip
@@ -152,10 +157,14 @@ def test_backfill_every_sample_partition_twice_publishes_identical_files(server)
     assert "customer_contracts" not in reconcile_assets
 
     first_runs, first_partitions = run_backfills(url, customers, reconcile_assets, partition_names, "1st")
-    # the history mapping pulls savings and its reports of the (existing) months after the last drop in too
+    # the history and trend mappings pull savings and the reports of the months after the last drop in too: up to
+    # 11 months (the Trend's reach), never past the current month, which the suite pins (tests/conftest.py)
     spill = first_partitions - set(partition_names)
     assert set(partition_names) <= first_partitions
-    assert spill and {key.split("|")[1] for key in spill} <= set(following_months(months[-1], 2)), spill
+    last_partition = clock.month_key(clock.today())
+    reached = [month for month in following_months(months[-1], TREND_MONTHS - 1) if month <= last_partition]
+    assert reached == ["2026-10"], (reached, last_partition)  # the pinned calendar: one month after the sample
+    assert spill == {f"{customer_id}|{month}" for customer_id in customers for month in reached}, spill
     assert_checks_passed(url, {r["id"] for r in first_runs}, partition_names)
     before = published_hashes(root)
     assert {name.rsplit("/", 1)[0] for name in before} == {key.replace("|", "/") for key in partition_names}

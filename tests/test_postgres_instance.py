@@ -35,7 +35,7 @@ def test_runs_are_recorded_in_postgres(tmp_path, postgres):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(REPOSITORY / "deploy" / "dagster-postgres.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "DAGSTER_")) or k == "TEM_TODAY"}
     env.update(postgres, DAGSTER_HOME=str(home), TEM_MASTER_KEY="3c" * 32)
 
     run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--data-root", str(root)], cwd=REPOSITORY,

@@ -76,7 +76,7 @@ assert len(planned) == 7, planned  # contracts, and audit, savings and publish o
 assert pools == [2], pools  # no more workers than customer-months
 print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "dagster"))
 """
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TEM_")}, "DAGSTER_HOME": str(tmp_path / "home")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TEM_") or k == "TEM_TODAY"}, "DAGSTER_HOME": str(tmp_path / "home")}
     run = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], env=env,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
