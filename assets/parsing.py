@@ -122,7 +122,10 @@ def parse_table(
         if column.name not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(column.name))
     stripped = [
-        pl.when(pl.col(c.name).str.strip_chars() == "").then(None).otherwise(pl.col(c.name).str.strip_chars()).alias(c.name)
+        pl.when(pl.col(c.name).str.strip_chars().is_in(["", c.accepted_as_empty or ""]))
+        .then(None)
+        .otherwise(pl.col(c.name).str.strip_chars())
+        .alias(c.name)
         for c in spec.columns
     ]
     frame = frame.select("source_file", "source_row", *stripped)

@@ -27,6 +27,7 @@ CHARGE_TYPES = [
     "one_time", "equipment", "tax", "surcharge", "credit", "late_fee", "account_fee",
 ]  # fmt: skip
 IMEI_PATTERN = r"^\d{15}$"
+ERASED = "ERASED"  # contract v1.1: the invoice msisdn of a charge on an erased person's line
 
 # Identifiers that are replaced by pseudonyms (column -> pseudonym field) or never stored.
 PSEUDONYMIZED_COLUMNS = {"msisdn": "msisdn", "imei": "imei", "employee_id": "employee_id",
@@ -41,6 +42,9 @@ class ColumnSpec:
     kind: str  # text | enum | date | money | quantity | count | phone | bool
     required_header: bool = True
     empty_means_zero: bool = False  # usage: an empty cell is no activity
+    # a literal the contract gives a meaning of its own: accepted, and stored as an empty cell. The invoice msisdn
+    # ERASED (contract v1.1) marks a charge on an erased person's line: it belongs to no line, like an account charge
+    accepted_as_empty: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ INVOICE_CHARGES = TableSpec(
     name="invoice_charges",
     columns=(
         _c("invoice_number"), _c("carrier"), _c("account_number"), _c("invoice_date", "date", required=False),
-        _c("period_start", "date"), _c("period_end", "date"), _c("msisdn", "phone"), _c("charge_type", "enum"),
+        _c("period_start", "date"), _c("period_end", "date"), _c("msisdn", "phone", accepted_as_empty=ERASED),
+        _c("charge_type", "enum"),
         _c("charge_code"), _c("description", required=False), _c("quantity", "quantity"),
         _c("unit_rate", "quantity"), _c("amount", "money"), _c("invoice_total", "money"),
     ),
