@@ -3,6 +3,7 @@
     tem run [--data-root DIR] [--customer ID]... [--month YYYY-MM]... [--workers N]
     tem sample-data [--data-root DIR] [--seed N] [--lines N]
     tem ui [--data-root DIR] [--port N]
+    tem privacy export|erase|log ...   (pipelines/privacy_commands.py)
 
 `tem run` executes the same Dagster definitions the UI shows, three runs of the reconcile job per customer-month
 (audit, savings, publish; see pipelines/runner.py), several at a time, recorded in the Dagster instance at
@@ -110,16 +111,33 @@ def worker_count(option: int | None) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    from assets.privacy import processing_log
+
     data_root = resolve_data_root(args.data_root)
     workers = worker_count(args.workers)
     prepare_environment(data_root)
+    plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
+    outcomes = execute_plan(data_root, plan, workers)
+    failed = [o for o in outcomes if not o.ok]
+    processing_log.append(
+        data_root.path, "run", customer=next(iter(plan)) if len(plan) == 1 else None,
+        months=sorted({o.month for o in outcomes if o.month}), request=None,
+        counts={"customers": len(plan), "customer_months": len(outcomes), "failed": len(failed)},
+        outcome="failed" if failed else "done",
+    )  # fmt: skip
+    return report(outcomes, data_root)
+
+
+def execute_plan(data_root: DataRoot, plan: dict[str, list[str]], workers: int | None = None,
+                 tags: dict[str, str] | None = None) -> list[RunOutcome]:  # fmt: skip
+    """Run the planned customer-months in worker processes (never more than there are customer-months)."""
     from pipelines.runner import worker_pool
 
-    plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
-    workers = min(workers, max(1, sum(map(len, plan.values()))))  # no more workers than customer-months
+    prepare_environment(data_root)
+    workers = min(worker_count(workers), max(1, sum(map(len, plan.values()))))
     pool = worker_pool(workers)
     try:
-        return run_plan(data_root, plan, pool, workers)
+        return run_plan(data_root, plan, pool, workers, tags)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -140,7 +158,8 @@ def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) 
     return plan
 
 
-def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int) -> int:
+def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int,
+             tags: dict[str, str] | None = None) -> list[RunOutcome]:  # fmt: skip
     """Run every planned customer-month. With a worker pool this process never imports Dagster: the workers
     do, register each customer's partition with its contracts run and check each month against the partitions."""
     from pipelines.runner import PUBLISH, Stage, plan_stages, run_stages
@@ -166,8 +185,8 @@ def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int
         print(f"{'ok    ' if ok else 'FAILED'} {stage.customer_id} {stage.month}  runs {runs}", flush=True)
 
     if runnable:
-        run_stages(plan_stages(runnable), finished, pool, workers)
-    return report(sorted(outcomes, key=lambda o: (o.customer_id, o.month or "")), data_root)
+        run_stages(plan_stages(runnable, tags), finished, pool, workers)
+    return sorted(outcomes, key=lambda o: (o.customer_id, o.month or ""))
 
 
 def report(outcomes: list[RunOutcome], data_root: DataRoot) -> int:
@@ -224,8 +243,13 @@ def command_reports_url(args: argparse.Namespace) -> int:
         raise UsageError(str(problem)) from None
     if manifest is None:
         raise UsageError(f"no delivery for {customer_id} {month}: its manifest.json is missing (run tem run first)")
+    from assets.privacy import processing_log
+
     for entry in manifest["files"]:
-        print(f"{entry['name']}\t{store.link(object_key(customer_id, month, entry['name']), args.expires)}")
+        link = store.link(object_key(customer_id, month, entry["name"]), args.expires)
+        processing_log.append(data_root.path, "link", customer=customer_id, months=[month], request=None,
+                              counts={"expires_seconds": args.expires}, outcome="done", detail=entry["name"])  # fmt: skip
+        print(f"{entry['name']}\t{link}")
     return 0
 
 
@@ -265,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     url.add_argument("--month", required=True, metavar="YYYY-MM")
     url.add_argument("--expires", type=int, default=3600, metavar="SECONDS", help="link lifetime (default 3600)")
     url.set_defaults(handler=command_reports_url)
+
+    from pipelines import privacy_commands
+
+    privacy_commands.add_parsers(commands, resolve_data_root)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on a data root")
     ui.add_argument("--data-root")

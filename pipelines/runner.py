@@ -24,7 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 CONTRACTS, AUDIT, SAVINGS, PUBLISH = "contracts", "audit", "savings", "publish"
 PARTS = (CONTRACTS, AUDIT, SAVINGS, PUBLISH)  # a customer-month's chain, in order
@@ -36,6 +36,7 @@ class Stage:
     customer_id: str
     month: str  # "" for the customer's contracts
     part: str
+    tags: tuple[tuple[str, str], ...] = ()  # Dagster run tags, e.g. the privacy request a rebuild answers
 
     @property
     def order(self) -> tuple:
@@ -58,26 +59,28 @@ def requirement(stage: Stage) -> Stage | None:
     if stage.part == CONTRACTS:
         return None
     if stage.part == AUDIT:
-        return Stage(stage.customer_id, "", CONTRACTS)
-    return Stage(stage.customer_id, stage.month, PARTS[PARTS.index(stage.part) - 1])
+        return replace(stage, month="", part=CONTRACTS)
+    return replace(stage, part=PARTS[PARTS.index(stage.part) - 1])
 
 
-def plan_stages(plan: dict[str, list[str]]) -> dict[Stage, set[Stage]]:
+def plan_stages(plan: dict[str, list[str]], tags: dict[str, str] | None = None) -> dict[Stage, set[Stage]]:
     """Every stage of every planned customer and customer-month -> the stages that must have finished first."""
     from assets.savings_rules import history_months
 
+    run_tags = tuple(sorted((tags or {}).items()))
     waits: dict[Stage, set[Stage]] = {}
     for customer_id, months in plan.items():
         planned = sorted(months)
-        waits[Stage(customer_id, "", CONTRACTS)] = set()
+        waits[Stage(customer_id, "", CONTRACTS, run_tags)] = set()
         for index, month in enumerate(planned):
             for part in (AUDIT, SAVINGS, PUBLISH):
-                stage = Stage(customer_id, month, part)
+                stage = Stage(customer_id, month, part, run_tags)
                 waits[stage] = {requirement(stage)}
-            savings = waits[Stage(customer_id, month, SAVINGS)]
-            savings |= {Stage(customer_id, m, AUDIT) for m in history_months(month) if m in planned and m != month}
+            savings = waits[Stage(customer_id, month, SAVINGS, run_tags)]
+            savings |= {Stage(customer_id, m, AUDIT, run_tags) for m in history_months(month)
+                        if m in planned and m != month}  # fmt: skip
             if index:
-                savings.add(Stage(customer_id, planned[index - 1], SAVINGS))
+                savings.add(Stage(customer_id, planned[index - 1], SAVINGS, run_tags))
     return waits
 
 
@@ -182,7 +185,7 @@ def run_stage(stage: Stage) -> StageResult:
         _worker_state["instance"].add_dynamic_partitions(customers_partitions.name, [stage.customer_id])
         result = _worker_state["contracts"].execute_in_process(
             partition_key=stage.customer_id, instance=_worker_state["instance"], raise_on_error=False,
-            run_config=QUIET_LOGGING,
+            run_config=QUIET_LOGGING, tags=dict(stage.tags),
         )  # fmt: skip
     elif problem := month_outside_partitions(stage.month):
         return StageResult(False, None, [problem])
@@ -193,6 +196,7 @@ def run_stage(stage: Stage) -> StageResult:
             asset_selection=_worker_state["selection"][stage.part],
             raise_on_error=False,
             run_config=QUIET_LOGGING,
+            tags=dict(stage.tags),
         )
     failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     ok = result.success and not failed_checks

@@ -1,0 +1,257 @@
+"""`tem privacy ...`: the controller's instructions about a data subject, and the processing log.
+
+    tem privacy export --customer ID (--employee E | --msisdn N) --out FILE.zip [--request REF]
+    tem privacy erase  --customer ID (--employee E | --msisdn N) --request REF [--dry-run]
+    tem privacy log    [--customer ID] [--verify]
+
+Exit status: 0 done (a subject of whom nothing is held included), 1 refused or failed (one line saying why, nothing
+half-changed), 2 a usage error. Every export and erasure, done or refused, adds a record to the processing log
+(`<data root>/.privacy/processing-log.jsonl`); a dry run changes nothing, the log included.
+
+The erasure rewrites the customer's inbox as one all-or-nothing step (assets/privacy/erasure.py), then rebuilds every
+month held from it through the same Dagster definitions as `tem run` (runs tagged with the request reference, so
+the UI shows them), and only then forgets its journal: killed at any point, the same command completes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from assets.privacy import processing_log
+from pipelines.layout import DataRoot, InvalidName, validate_id
+
+REQUEST_TAG = "tem/privacy_request"
+OPERATION_TAG = "tem/privacy_operation"
+
+
+class Refused(Exception):
+    """The operation cannot be done as asked: one line, exit 1, nothing changed."""
+
+
+def _customer(data_root: DataRoot, customer_id: str):
+    """The customer's settings (region, currency), refusing an invalid or unknown id."""
+    from schemas.contract import ContractError, load_customer_settings
+
+    try:
+        validate_id(customer_id)
+    except InvalidName as problem:
+        raise Refused(str(problem)) from None
+    path = data_root.customer_file(customer_id)
+    if not path.is_file():
+        raise Refused(f"unknown customer {customer_id!r}: no customers/{customer_id}/customer.yaml under {data_root.path}")
+    try:
+        return load_customer_settings(path, f"customers/{customer_id}/customer.yaml")
+    except ContractError as problem:
+        raise Refused(str(problem)) from None
+
+
+def _logged_customer(customer_id: str | None) -> str | None:
+    """The customer id as it may be logged: only a valid one (the log never holds arbitrary input)."""
+    try:
+        return validate_id(customer_id) if customer_id else None
+    except InvalidName:
+        return None
+
+
+def _request(reference: str | None) -> str | None:
+    if reference is None:
+        return None
+    try:
+        processing_log.check_free_text(reference)
+    except ValueError as problem:
+        raise Refused(f"--request: {problem}") from None
+    return reference
+
+
+def command_export(args: argparse.Namespace, data_root: DataRoot) -> int:
+    from assets.privacy.export import build_export, write_archive
+    from assets.privacy.subject import holdings_by_month, make_selector
+
+    months: list[str] = []
+    try:
+        request = _request(args.request)
+        settings = _customer(data_root, args.customer)
+        selector = make_selector(args.employee, args.msisdn, settings.region)
+        holdings = holdings_by_month(data_root, args.customer, selector, settings.region)
+        content, subject = build_export(data_root, args.customer, selector, settings.region, settings.currency,
+                                        holdings, request)  # fmt: skip
+        out = Path(args.out).expanduser().resolve()
+        if out.is_relative_to(data_root.path):
+            raise Refused("--out must be outside the data root (the archive holds the subject's identifiers)")
+        write_archive(out, content)
+    except Exception as problem:  # noqa: BLE001 - every refusal is logged, then reported in one line
+        _log(data_root, "export", args.customer, months, args.request, {}, "refused", problem)
+        raise
+    months = subject["months"]
+    outcome = "done" if subject["data_held"] else "nothing_to_do"
+    _log(data_root, "export", args.customer, months, request, subject["rows"], outcome)
+    if not subject["data_held"]:
+        print("no data held for this subject")
+    print(f"export of {len(months)} month(s) written to {out}: " + ", ".join(f"{n} {k}" for k, n in subject["rows"].items()))
+    return 0
+
+
+def command_erase(args: argparse.Namespace, data_root: DataRoot) -> int:
+    from assets.privacy import erasure
+    from assets.privacy.subject import holdings_by_month, make_selector
+
+    try:
+        request = _request(args.request)
+        settings = _customer(data_root, args.customer)
+        selector = make_selector(args.employee, args.msisdn, settings.region)
+    except Exception as problem:  # noqa: BLE001
+        if not args.dry_run:
+            _log(data_root, "erase", args.customer, [], args.request, {}, "refused", problem)
+        raise
+
+    with erasure.customer_lock(data_root, args.customer, shared=args.dry_run):
+        journal = erasure.Journal(data_root, args.customer)
+        resumed = journal.pending() and not args.dry_run
+        if resumed:
+            print(f"completing an interrupted erasure of {args.customer} (request {journal.request()})")
+            _finish(data_root, journal)
+        try:
+            holdings = holdings_by_month(data_root, args.customer, selector, settings.region)
+        except Exception as problem:  # noqa: BLE001
+            if not args.dry_run:
+                _log(data_root, "erase", args.customer, [], request, {}, "refused", problem)
+            raise
+        changed = [h for h in holdings if h.edits]
+        counts = erasure.total_counts(changed)
+        if args.dry_run:
+            for month in changed:
+                print(f"{args.customer} {month.month}: " + ", ".join(f"{k} {v}" for k, v in month.counts.items()))
+            print(f"dry run: would erase " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                  + f" in {len(changed)} month(s); nothing was changed")  # fmt: skip
+            return 0
+        if not changed and resumed:
+            print(f"the interrupted erasure of {args.customer} is complete; nothing else to erase")
+            return 0
+        if not changed:
+            _log(data_root, "erase", args.customer, [], request, counts, "nothing_to_do")
+            print(f"nothing to erase: {args.customer}'s inbox holds nothing of this subject")
+            return 0
+        try:
+            erasure.stage_and_commit(data_root, args.customer, journal, changed, request,
+                                     months=data_root.months(args.customer))  # fmt: skip
+        except Exception as problem:  # noqa: BLE001 - staged files are gone, the inbox is as it was
+            _log(data_root, "erase", args.customer, [m.month for m in changed], request, {}, "refused", problem)
+            raise
+        erasure.crash_point("committed")
+        _finish(data_root, journal, counts)
+    print(f"erased from {args.customer}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + f" in {len(changed)} month(s); every month held was rebuilt")  # fmt: skip
+    return 0
+
+
+def _finish(data_root: DataRoot, journal, counts: dict[str, int] | None = None) -> None:
+    """Apply a committed journal to the inbox, remove and rebuild everything derived, then log and forget it."""
+    from assets.privacy import erasure
+
+    journal.apply()
+    months, request = journal.months(), journal.request()
+    erasure.remove_derived(data_root, journal.customer_id, months, delivery_store(data_root))
+    erasure.crash_point("removed")
+    failed = rebuild(data_root, journal.customer_id, months, {REQUEST_TAG: request, OPERATION_TAG: "erase"})
+    if failed:
+        _log(data_root, "erase", journal.customer_id, months, request, journal.counts(), "failed",
+             f"rebuild of {', '.join(failed)} failed; run the same command again")  # fmt: skip
+        raise Refused(f"the inbox is erased but the rebuild of {journal.customer_id} {', '.join(failed)} failed; "
+                      "fix that month's input and run the same command again")  # fmt: skip
+    erasure.crash_point("rebuilt")
+    _log(data_root, "erase", journal.customer_id, months, request, counts or journal.counts(), "done")
+    journal.forget()
+
+
+def delivery_store(data_root: DataRoot):
+    from pipelines.resources import DeliveryResource
+
+    return DeliveryResource.from_environment(deferred=False).store(data_root)
+
+
+def rebuild(data_root: DataRoot, customer_id: str, months: list[str], tags: dict[str, str]) -> list[str]:
+    """Run the customer's months again as `tem run` does, the runs tagged; the months that failed."""
+    from pipelines.cli import execute_plan
+
+    outcomes = execute_plan(data_root, {customer_id: sorted(months)}, workers=None, tags=tags)
+    return [o.month or o.customer_id for o in outcomes if not o.ok]
+
+
+def command_log(args: argparse.Namespace, data_root: DataRoot) -> int:
+    customer = args.customer
+    if customer is not None:
+        try:
+            validate_id(customer)
+        except InvalidName as problem:
+            raise Refused(str(problem)) from None
+    return processing_log.command_log(data_root.path, customer, args.verify)
+
+
+def _log(data_root: DataRoot, action: str, customer_id: str | None, months: list[str], request: str | None,
+         counts: dict[str, int], outcome: str, problem: Exception | str | None = None) -> None:  # fmt: skip
+    detail = None
+    if problem is not None:
+        detail = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+        try:
+            processing_log.check_free_text(detail)
+        except ValueError:
+            detail = type(problem).__name__ if isinstance(problem, Exception) else "refused"
+    try:
+        request = _request(request)
+    except Refused:
+        request = None
+    processing_log.append(data_root.path, action, customer=_logged_customer(customer_id), months=months,
+                          request=request, counts=counts, outcome=outcome, detail=detail)  # fmt: skip
+
+
+def add_parsers(commands, resolve_data_root) -> None:
+    privacy = commands.add_parser(
+        "privacy", help="data-subject requests and the processing log (docs/privacy.md)",
+        description="Answer the controller's instructions about a person: export what is held, erase them; show "
+        "and verify the processing log.",
+    ).add_subparsers(dest="privacy", required=True)  # fmt: skip
+
+    def subject_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
+        parser.add_argument("--customer", required=True, metavar="ID", help="the customer (controller), e.g. globex")
+        who = parser.add_mutually_exclusive_group(required=True)
+        who.add_argument("--employee", metavar="E", help="the subject's employee id, e.g. E11116")
+        who.add_argument("--msisdn", metavar="N", help="a phone number of the subject's, any format, e.g. '(512) 909-1505'")
+
+    export = privacy.add_parser("export", help="write everything held about a person to a ZIP archive",
+                                epilog="example: tem privacy export --customer globex --employee E11116 "
+                                       "--out /tmp/E11116.zip --request DSR-2026-0042")  # fmt: skip
+    subject_options(export)
+    export.add_argument("--out", required=True, metavar="FILE.zip", help="where to write the archive (outside the data root)")
+    export.add_argument("--request", metavar="REF", help="the controller's request reference, e.g. DSR-2026-0042")
+    export.set_defaults(privacy_handler=command_export)
+
+    erase = privacy.add_parser("erase", help="erase a person from every month held, everywhere",
+                               epilog="example: tem privacy erase --customer globex --msisdn +15129091505 "
+                                      "--request DSR-2026-0043 --dry-run")  # fmt: skip
+    subject_options(erase)
+    erase.add_argument("--request", required=True, metavar="REF", help="the controller's request reference")
+    erase.add_argument("--dry-run", action="store_true", help="print what would be erased per month and change nothing")
+    erase.set_defaults(privacy_handler=command_erase)
+
+    log = privacy.add_parser("log", help="show or verify the processing log",
+                             epilog="example: tem privacy log --customer globex --verify")
+    log.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
+    log.add_argument("--customer", metavar="ID", help="only this customer's records")
+    log.add_argument("--verify", action="store_true", help="check the hash chain; exit 1 naming the first bad record")
+    log.set_defaults(privacy_handler=command_log)
+
+    def run(args: argparse.Namespace) -> int:
+        data_root = resolve_data_root(args.data_root)
+        try:
+            return args.privacy_handler(args, data_root)
+        except Exception as problem:  # noqa: BLE001 - one line, exit 1; the cause is logged, never a traceback
+            message = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+            print(f"tem privacy {args.privacy}: {message}", file=sys.stderr)
+            return 1
+
+    for parser in (export, erase, log):
+        parser.set_defaults(handler=run)
