@@ -215,6 +215,24 @@ def other_published_rows(root: Path) -> dict[str, list]:
     return rows
 
 
+def erasure_runs(home: Path, request: str) -> dict[str, int]:
+    """Runs per job in the instance at `home` tagged with this erasure request."""
+    from dagster import DagsterInstance, RunsFilter
+
+    from pipelines.privacy_commands import OPERATION_TAG, REQUEST_TAG
+
+    os.environ["DAGSTER_HOME"], previous = str(home), os.environ.get("DAGSTER_HOME")
+    try:
+        with DagsterInstance.get() as instance:
+            runs = instance.get_runs(RunsFilter(tags={REQUEST_TAG: request, OPERATION_TAG: "erase"}))
+    finally:
+        os.environ.pop("DAGSTER_HOME") if previous is None else os.environ.update(DAGSTER_HOME=previous)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.job_name] = counts.get(run.job_name, 0) + 1
+    return counts
+
+
 def assert_erased(root: Path, home: Path) -> None:
     """Nothing of the subject anywhere; their first number is the new hire's in August, so it may remain there only."""
     pseudonym = Pseudonymizer(parse_master_key(MASTER_KEY), CUSTOMER).pseudonym("msisdn", SUBJECT["lines"][0])
@@ -249,6 +267,8 @@ def test_dry_run_changes_nothing_then_erasure_removes_the_subject_everywhere(fre
 
     record = processing_log.read(root, CUSTOMER)[-1]
     assert (record["action"], record["outcome"], record["request"]) == ("erase", "done", "DSR-2026-0043")
+    # what an analyst sees in Dagster: the rebuild's runs, tagged with the request reference (never the person)
+    assert erasure_runs(home, "DSR-2026-0043") == {"load_customer_contracts": 1, "reconcile_customer_month": 3 * 3}
     assert record["counts"] == {"charges": 6, "manager_refs": 2, "roster": 4, "usage": 14}
 
     again = tem("privacy", "erase", "--data-root", str(root), "--customer", CUSTOMER, "--employee", "E2001",
