@@ -4,8 +4,6 @@ Identifiers come back in the clear only here, for that customer alone: values th
 withheld are read again from the customer's own inbox files at publish time.
 """
 
-import csv
-import io
 from pathlib import Path
 
 import duckdb
@@ -22,31 +20,46 @@ from pipelines.layout import DataRoot, atomic_replace, temp_path_for
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from schemas.contract import ContractError
+from schemas.outputs import FINDINGS_CSV_COLUMNS, QUARANTINE_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER
 
 PUBLISH_GROUP = "publish"
-QUARANTINE_CSV_COLUMNS = ["file", "row", "column", "value", "reason"]
-FINDINGS_CSV_COLUMNS = [
-    "customer_id", "billing_month", "carrier", "account_number", "invoice_number", "msisdn", "employee_id",
-    "finding_type", "charge_type", "charge_code", "billed_amount", "expected_amount", "disputed_amount", "currency",
-    "evidence",
-]  # fmt: skip
-SAVINGS_CSV_COLUMNS = [
-    "customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type", "current_plan_code",
-    "recommended_plan_code", "feature_code", "monthly_savings", "annual_savings", "currency", "rationale",
-]  # fmt: skip
 INGESTED_TABLES = (ROSTER.name, INVOICE_CHARGES.name, DEVICE_USAGE.name)
 
 
-def write_csv_atomically(path: Path, frame: pl.DataFrame) -> None:
-    """CSV with a header, UTF-8, LF line ends, written aside and renamed into place."""
+# OWASP "CSV Injection": a spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...),
+# +cmd|' /C calc'!A0, @SUM(1), -2+3...). Such a text cell is published with a single quote in front, which makes
+# the spreadsheet show it as text. A cell that is a plain number (-12.50, and E.164 numbers such as +447700900123)
+# is read as a number, never as a formula, and is left as it is; so are the numeric (amount) columns.
+FORMULA_START = r"^[=+\-@\t\r]"
+PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"  # ASCII digits only: what every spreadsheet reads as a number
+
+
+def _neutralised(column: str) -> pl.Expr:
+    cell = pl.col(column)
+    runnable = cell.str.contains(FORMULA_START) & ~cell.str.contains(PLAIN_NUMBER)
+    return pl.when(runnable).then(pl.lit("'") + cell).otherwise(cell).alias(column)
+
+
+def without_formulas(frame: pl.DataFrame, numeric_columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    """`frame` with every text cell a spreadsheet would run as a formula quoted (see FORMULA_START), one
+    expression per text column; columns in `numeric_columns` (amounts formatted as text) are left alone."""
+    text_columns = [c for c, dtype in frame.schema.items() if dtype == pl.String and c not in numeric_columns]
+    return frame.with_columns(_neutralised(c) for c in text_columns)
+
+
+def write_csv_atomically(path: Path, frame: pl.DataFrame, numeric_columns: tuple[str, ...] = ()) -> None:
+    """CSV with a header, UTF-8, LF line ends, no cell a spreadsheet would run as a formula (`without_formulas`),
+    written aside and renamed into place.
+
+    polars quotes a cell that holds a separator, a quote, a LF or a CR (Python's csv module leaves a lone CR
+    unquoted, which a spreadsheet takes as the end of the row, so the rest of the cell would start a new row
+    unquoted); an empty text is written as an empty field, like a missing value."""
+    safe = without_formulas(frame, numeric_columns)
+    safe = safe.with_columns(pl.col(c).replace("", None) for c, dtype in safe.schema.items() if dtype == pl.String)
     tmp = temp_path_for(path)
     try:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(frame.columns)
-        writer.writerows(frame.iter_rows())
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        safe.write_csv(tmp, line_terminator="\n", quote_style="necessary", null_value="")
         atomic_replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -202,7 +215,7 @@ def publish_table(context: AssetExecutionContext, data_root: DataRootResource, p
     if unresolved:
         raise Failure(description=f"{customer_id} {month}: {unresolved} row(s) of {table} refer to a line that is no "
                                   "longer in the inbox files; re-run the whole customer-month")  # fmt: skip
-    write_csv_atomically(root.published_dir(customer_id, month) / f"{table}.csv", rows)
+    write_csv_atomically(root.published_dir(customer_id, month) / f"{table}.csv", rows, money_columns)
     return MaterializeResult(
         metadata={
             "rows": rows.height,

@@ -6,19 +6,25 @@ naming the file and the field, which fails that customer (never a traceback).
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Literal
 
 import phonenumbers
+import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from assets.parsing import DECIMAL_TEXT
 from pipelines.layout import ID_PATTERN
+from schemas.tables import MONEY, QUANTITY
 
 Money = Decimal
 CENT = Decimal("0.01")
 ISO_CURRENCIES_HINT = "an ISO 4217 code such as USD, EUR or GBP"
+MAX_FILE_BYTES = 1024 * 1024  # customer and contract files are a few KB; anything near this is not one
+MAX_NESTING = 32  # lists and mappings inside each other; a contract needs 3
 
 
 class ContractError(ValueError):
@@ -51,18 +57,46 @@ class CustomerSettings(_Strict):
         return value
 
 
-def _decimal(value: object) -> Decimal:
-    if isinstance(value, bool) or value is None:
+# Contract numbers follow the rules of the numbers in the data (assets/parsing.py): the same text syntax (a comma
+# only as a thousands separator), the same range and places as the warehouse column they are compared with
+# (amounts DECIMAL(18, 4) like invoice amounts; rates, allowances and percentages DECIMAL(18, 6) like usage and
+# unit rates), extra places rounded half-even as polars rounds the data. Never through binary floating point.
+DECIMAL_KINDS: dict[str, pl.Decimal] = {"money": MONEY, "quantity": QUANTITY}
+_DECIMAL_SYNTAX = re.compile(DECIMAL_TEXT, re.ASCII)  # ASCII digits only, as polars can cast
+_KIND_WORDS = {"money": "an amount", "quantity": "a rate, allowance or percentage"}
+
+
+def contract_decimal(value: object, kind: str) -> Decimal:
+    """The exact decimal of a contract number, or ValueError with a one-line reason that quotes the value.
+
+    `value` is the text the YAML file holds (see `_ContractLoader`), or an int, float or Decimal given by code;
+    a float goes through its shortest repr, which is what was written."""
+    dtype = DECIMAL_KINDS[kind]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise ValueError("must be a number")
-    # YAML floats arrive as Python floats: go through their shortest repr, which is what was written
-    text = str(value) if isinstance(value, (int, float)) else str(value).strip().replace(",", "")
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError("must be a number") from None
-    if not number.is_finite():
-        raise ValueError("must be a finite number")
-    return number
+    text = (repr(value) if isinstance(value, float) else str(value)).strip()
+    shown = repr(text if len(text) <= 40 else f"{text[:37]}...")
+    if not _DECIMAL_SYNTAX.fullmatch(text):
+        raise ValueError(f"{shown} is not a decimal number; write it like 1234.50 or 1,234.50 "
+                         "(a comma only separates thousands)")  # fmt: skip
+    number = Decimal(text.replace(",", ""))
+    digits = dtype.precision - dtype.scale
+    limit = Decimal(10) ** digits
+    if number.copy_abs() < limit:  # compared before rounding: quantize cannot hold 10^30 at four places
+        places = min(max(-number.as_tuple().exponent, 0), dtype.scale)
+        number = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    if number.copy_abs() >= limit:
+        raise ValueError(f"{shown} is too large; {_KIND_WORDS[kind]} must be less than 10^{digits}")
+    return number if number else number.copy_abs()  # no -0
+
+
+def _decimal_validator(kind: str, optional: bool = False):
+    def validate(cls, value: object) -> Decimal | None:
+        if value is None and optional:
+            return None
+        return contract_decimal(value, kind)
+
+    return classmethod(validate)
 
 
 class Plan(_Strict):
@@ -76,17 +110,10 @@ class Plan(_Strict):
     overage_sms_per_msg: Decimal = Field(default=Decimal("0"), ge=0)
     overage_data_per_mb: Decimal = Field(default=Decimal("0"), ge=0)
 
-    @field_validator(
-        "monthly_fee", "overage_voice_per_min", "overage_sms_per_msg", "overage_data_per_mb", mode="before"
-    )
-    @classmethod
-    def _exact(cls, value: object) -> Decimal:
-        return _decimal(value)
-
-    @field_validator("voice_min", "sms", "data_mb", mode="before")
-    @classmethod
-    def _allowance(cls, value: object) -> Decimal | None:
-        return None if value is None else _decimal(value)
+    _fee = field_validator("monthly_fee", mode="before")(_decimal_validator("money"))
+    _rates = field_validator("overage_voice_per_min", "overage_sms_per_msg", "overage_data_per_mb",
+                             mode="before")(_decimal_validator("quantity"))  # fmt: skip
+    _allowances = field_validator("voice_min", "sms", "data_mb", mode="before")(_decimal_validator("quantity", True))
 
 
 class Feature(_Strict):
@@ -95,20 +122,14 @@ class Feature(_Strict):
     category: Literal["roaming", "hotspot", "insurance", "other"]
     monthly_fee: Money = Field(ge=0)
 
-    @field_validator("monthly_fee", mode="before")
-    @classmethod
-    def _exact(cls, value: object) -> Decimal:
-        return _decimal(value)
+    _fee = field_validator("monthly_fee", mode="before")(_decimal_validator("money"))
 
 
 class RoamingRates(_Strict):
     voice_per_min: Decimal = Field(ge=0)
     data_per_mb: Decimal = Field(ge=0)
 
-    @field_validator("voice_per_min", "data_per_mb", mode="before")
-    @classmethod
-    def _exact(cls, value: object) -> Decimal:
-        return _decimal(value)
+    _rates = field_validator("voice_per_min", "data_per_mb", mode="before")(_decimal_validator("quantity"))
 
 
 class Contract(_Strict):
@@ -129,10 +150,7 @@ class Contract(_Strict):
             raise ValueError("must match ^[a-z0-9][a-z0-9-]{1,62}$")
         return value
 
-    @field_validator("discount_pct", mode="before")
-    @classmethod
-    def _exact(cls, value: object) -> Decimal:
-        return _decimal(value)
+    _discount = field_validator("discount_pct", mode="before")(_decimal_validator("quantity"))
 
     @field_validator("plans")
     @classmethod
@@ -151,19 +169,76 @@ class Contract(_Strict):
         return features
 
 
+MAX_PROBLEMS_SHOWN = 10
+
+
 def _describe(error: ValidationError) -> str:
     problems = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        problems.append(f"field '{field}': {item['msg']}")
-    return "; ".join(problems)
+        problems.append(f"field '{field}': {item['msg'].removeprefix('Value error, ')}")
+    more = len(problems) - MAX_PROBLEMS_SHOWN
+    return "; ".join(problems[:MAX_PROBLEMS_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+
+
+class _Refused(yaml.YAMLError):
+    def __init__(self, problem: str, mark: yaml.Mark) -> None:
+        super().__init__(problem)
+        self.problem, self.mark = problem, mark
+
+
+class _ContractLoader(yaml.SafeLoader):
+    """yaml.SafeLoader for files that arrive from outside (customer.yaml, contracts/*.yaml).
+
+    * An anchor on a list or a mapping is refused when it is read, so no alias can repeat one: that is what
+      an alias bomb ("billion laughs") multiplies, and what merge keys (`<<: *defaults`) need. An anchor on a
+      single value (`&id001 0.00`, as yaml.safe_dump writes repeated values) costs one reference per alias
+      and stays accepted.
+    * Lists and mappings nest at most MAX_NESTING deep.
+    * Numbers stay the text that was written (`19.99`, not the binary float 19.9900000000000019895...), to be
+      parsed once, exactly, by `contract_decimal`.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if event.anchor is not None:
+                raise _Refused(f"YAML anchors on lists or mappings (&{event.anchor}) are not accepted; "
+                               "write the values out in full", event.start_mark)  # fmt: skip
+            if self._depth >= MAX_NESTING:
+                raise _Refused(f"lists and mappings nested more than {MAX_NESTING} deep", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _number_as_written(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return loader.construct_scalar(node)
+
+
+_ContractLoader.add_constructor("tag:yaml.org,2002:int", _number_as_written)
+_ContractLoader.add_constructor("tag:yaml.org,2002:float", _number_as_written)
 
 
 def _load_yaml(path: Path, display_name: str) -> dict:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        with path.open("rb") as handle:
+            content = handle.read(MAX_FILE_BYTES + 1)  # never more than the limit in memory
     except FileNotFoundError:
         raise ContractError(f"{display_name}: file not found") from None
+    except OSError as exc:
+        raise ContractError(f"{display_name}: cannot be opened ({exc.strerror or 'I/O error'})") from None
+    if len(content) > MAX_FILE_BYTES:
+        raise ContractError(f"{display_name}: larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a customer "
+                            "or contract file")  # fmt: skip
+    try:
+        document = yaml.load(content.decode("utf-8-sig"), Loader=_ContractLoader)  # noqa: S506 - a SafeLoader
+    except _Refused as exc:
+        raise ContractError(f"{display_name}: {exc.problem} (line {exc.mark.line + 1})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
