@@ -10,7 +10,8 @@ from dagster import AssetDep, AssetExecutionContext, Failure, MaterializeResult,
 
 from assets.ingest import not_reconciled_reason, nothing_to_publish
 from assets.money import total_text
-from assets.publish import FINDINGS_CSV_COLUMNS, PUBLISH_GROUP, SAVINGS_CSV_COLUMNS
+from assets.publish import PUBLISH_GROUP
+from schemas.outputs import FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
 from assets.audit_rules import month_name
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot

@@ -14,16 +14,8 @@ from openpyxl import Workbook
 from reports import sheets, styles
 from reports.archive import save_reproducibly
 from reports.cells import excel_text
+from schemas.outputs import FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
 
-FINDINGS_CSV_COLUMNS = (
-    "customer_id", "billing_month", "carrier", "account_number", "invoice_number", "msisdn", "employee_id",
-    "finding_type", "charge_type", "charge_code", "billed_amount", "expected_amount", "disputed_amount", "currency",
-    "evidence",
-)  # fmt: skip; the same as assets.publish.FINDINGS_CSV_COLUMNS, not imported to keep Dagster out
-SAVINGS_CSV_COLUMNS = (
-    "customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type", "current_plan_code",
-    "recommended_plan_code", "feature_code", "monthly_savings", "annual_savings", "currency", "rationale",
-)  # fmt: skip; the same as assets.publish.SAVINGS_CSV_COLUMNS
 INVOICED_COLUMNS = ("carrier", "account_number", "invoices", "invoiced_total")
 COST_ALLOCATION_COLUMNS = ("dimension", "name", "lines", "billed_total")
 TREND_COLUMNS = ("billing_month", "invoiced_total", "disputed_total", "monthly_savings")

@@ -50,7 +50,8 @@ def published(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def reconciled(tmp_path_factory):
-    """The privacy root after `tem run`: (root, DAGSTER_HOME), copied by each test that changes it."""
+    """The privacy root after `tem run`: (root, DAGSTER_HOME); each test works on its own copy (`fresh`), since
+    every command writes the processing log."""
     base = tmp_path_factory.mktemp("privacy")
     root, home = write_privacy_root(base / "root"), base / "home"
     run = tem("run", "--data-root", str(root), "--workers", "1", home=home)
@@ -71,8 +72,10 @@ def subject_identifiers() -> set[str]:
     return {s["employee_id"], s["first"], s["last"], s["email"], *s["lines"], *s["imeis"], "4155550101", "4155550102"}
 
 
-def subject_pseudonyms() -> set[str]:
-    pseudonymizer = Pseudonymizer(parse_master_key(MASTER_KEY), CUSTOMER)
+def subject_pseudonyms(root: Path) -> set[str]:
+    from assets.privacy.keys import pseudonymizer_for
+
+    pseudonymizer = pseudonymizer_for(root, CUSTOMER, MASTER_KEY)  # the customer's own data key in this root
     return ({pseudonymizer.pseudonym("msisdn", n) for n in SUBJECT["lines"]}
             | {pseudonymizer.pseudonym("imei", i) for i in SUBJECT["imeis"]}
             | {pseudonymizer.pseudonym("employee_id", SUBJECT["employee_id"])})  # fmt: skip
@@ -112,8 +115,8 @@ def csv_rows(data: bytes) -> pl.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------- export
-def test_export_holds_every_row_of_the_subject_and_no_one_else(reconciled, tmp_path):
-    root, home = reconciled
+def test_export_holds_every_row_of_the_subject_and_no_one_else(fresh, tmp_path):
+    root, home = fresh
     out = tmp_path / "subject.zip"
     run = tem("privacy", "export", "--data-root", str(root), "--customer", CUSTOMER, "--employee", "E2001",
               "--out", str(out), "--request", "DSR-2026-0042", home=home)  # fmt: skip
@@ -162,8 +165,8 @@ def test_export_holds_every_row_of_the_subject_and_no_one_else(reconciled, tmp_p
         assert number_files[name] == files[name], name  # the line's user is the same person
 
 
-def test_export_of_someone_not_held_is_an_empty_archive(reconciled, tmp_path):
-    root, home = reconciled
+def test_export_of_someone_not_held_is_an_empty_archive(fresh, tmp_path):
+    root, home = fresh
     out = tmp_path / "nobody.zip"
     run = tem("privacy", "export", "--data-root", str(root), "--customer", CUSTOMER, "--employee", "E9999",
               "--out", str(out), home=home)  # fmt: skip
@@ -235,10 +238,12 @@ def erasure_runs(home: Path, request: str) -> dict[str, int]:
 
 def assert_erased(root: Path, home: Path) -> None:
     """Nothing of the subject anywhere; their first number is the new hire's in August, so it may remain there only."""
-    pseudonym = Pseudonymizer(parse_master_key(MASTER_KEY), CUSTOMER).pseudonym("msisdn", SUBJECT["lines"][0])
+    from assets.privacy.keys import pseudonymizer_for
+
+    pseudonym = pseudonymizer_for(root, CUSTOMER, MASTER_KEY).pseudonym("msisdn", SUBJECT["lines"][0])
     reassigned = {SUBJECT["lines"][0], "4155550101", pseudonym}
     written = everything_written(root, home)
-    left = sorted(i for i in (subject_identifiers() | subject_pseudonyms()) - reassigned if i in written)
+    left = sorted(i for i in (subject_identifiers() | subject_pseudonyms(root)) - reassigned if i in written)
     assert not left, f"the subject is still held: {left}"
     months_held = [root / place / CUSTOMER / month for place in ("inbox", "warehouse", "published") for month in MONTHS[:2]]
     written = everything_written(*months_held)
