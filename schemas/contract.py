@@ -35,10 +35,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+DEFAULT_RETENTION_MONTHS = 24
+
+
 class CustomerSettings(_Strict):
     name: str = Field(min_length=1)
     region: str
     currency: str
+    retention_months: int = DEFAULT_RETENTION_MONTHS  # contract v1.1: how many billing months are held
+
+    @field_validator("retention_months", mode="before")
+    @classmethod
+    def _whole_months(cls, value: object) -> int:
+        text = str(value).strip()
+        if isinstance(value, bool) or not re.fullmatch(r"\d{1,4}", text) or int(text) < 1:
+            raise ValueError(f"{value!r} is not a whole number of months of at least 1 (such as 24)")
+        return int(text)
 
     @field_validator("region")
     @classmethod
