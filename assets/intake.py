@@ -70,6 +70,28 @@ def validation_failures(text: pl.DataFrame, typed: pl.DataFrame, spec: TableSpec
     return concat_quarantine(entries)
 
 
+# What the rules read of a rejected row: its pseudonymized identifiers (a keyed hash is safe whatever text it hashed)
+# and, of a rejected charge, the invoice it belongs to. Every other cell of a rejected row is withheld: in a row with
+# a missing field the values shift left, so any column can hold someone's phone number or IMEI.
+REJECTED_KEEPS = {"invoice_charges": ("carrier", "account_number", "invoice_number")}
+
+
+def withhold_rejected(rejected: pl.DataFrame, accepted: pl.DataFrame, spec: TableSpec) -> pl.DataFrame:
+    """The rejected rows with only what is safe to store: pseudonyms, lineage, and the invoice keys that also
+    appear on accepted rows (a key no accepted row has may be a shifted value)."""
+    keep = set(spec.pseudonymized) | set(LINEAGE_COLUMNS)
+    withheld = []
+    for column, dtype in rejected.schema.items():
+        if column in keep:
+            continue
+        if column in REJECTED_KEEPS.get(spec.name, ()):
+            known = accepted[column].unique()
+            withheld.append(pl.when(pl.col(column).is_in(known.implode())).then(pl.col(column)).alias(column))
+        else:
+            withheld.append(pl.lit(None, dtype=dtype).alias(column))
+    return rejected.with_columns(withheld)
+
+
 def duplicate_roster_lines(typed: pl.DataFrame, already_bad: pl.DataFrame) -> pl.DataFrame:
     """A line may appear once in a roster: later rows with the same msisdn are quarantined."""
     good = typed.join(
@@ -134,7 +156,8 @@ def ingest_table(spec: TableSpec, files: list[SourceFile], context: ParseContext
         stored = pseudonymizer.replace_columns(typed, spec.pseudonymized).select(*STORED_COLUMNS[spec.name], *LINEAGE_COLUMNS)
         del typed
         good = stored.join(bad_rows, on=["source_file", "source_row"], how="anti", maintain_order="left")
-        rejected.append(stored.join(bad_rows, on=["source_file", "source_row"], how="semi", maintain_order="left"))
+        rejected.append(withhold_rejected(stored.join(bad_rows, on=["source_file", "source_row"], how="semi",
+                                                      maintain_order="left"), good, spec))  # fmt: skip
         accounting.append(_accounting(text, good, bad_rows))
         quarantines.append(quarantine)
         if spill_dir is None:

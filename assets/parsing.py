@@ -13,7 +13,7 @@ from functools import lru_cache
 import phonenumbers
 import polars as pl
 
-from schemas.tables import MONEY, PERSONAL_COLUMNS, QUANTITY, TableSpec
+from schemas.tables import MONEY, QUANTITY, TableSpec
 
 DECIMAL_TEXT = r"^[+-]?((\d+|\d{1,3}(,\d{3})+)(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 ISO_DATE_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
@@ -193,13 +193,14 @@ QUARANTINE_SCHEMA = {
 
 
 def quarantine_entries(rows: pl.DataFrame, column: str, code: str, sentence: str) -> pl.DataFrame:
-    """Quarantine entries for (source_file, source_row, value) rows; values of personal columns are withheld."""
-    value = pl.lit(None, dtype=pl.String) if column in PERSONAL_COLUMNS else pl.col("value").cast(pl.String)
+    """Quarantine entries for (source_file, source_row, value) rows. The value is withheld (null) whatever the
+    column: in a row with a missing field the values shift left, so a phone number can land in `date` and an
+    IMEI in `device_model`. Publishing reads the values again from the customer's own inbox file."""
     return rows.select(
         pl.col("source_file").alias("file"),
         pl.col("source_row").alias("row"),
         pl.lit(column).alias("column"),
-        value.alias("value"),
+        pl.lit(None, dtype=pl.String).alias("value"),
         pl.lit(code).alias("reason_code"),
         pl.lit(sentence).alias("reason"),
     )

@@ -67,7 +67,8 @@ def write_csv_atomically(path: Path, frame: pl.DataFrame, numeric_columns: tuple
 
 def restore_withheld_values(data_root: DataRoot, customer_id: str, month: str, table: str,
                             quarantine: pl.DataFrame) -> pl.DataFrame:  # fmt: skip
-    """Fill the values of personal columns from the inbox file the row came from."""
+    """Fill the withheld values (every quarantined cell's) from the inbox file the row came from, trimmed as
+    the parser saw them."""
     withheld = quarantine.filter(pl.col("value").is_null())
     if not withheld.height:
         return quarantine
@@ -86,7 +87,7 @@ def restore_withheld_values(data_root: DataRoot, customer_id: str, month: str, t
                     pl.lit(source.name).alias("file"),
                     pl.col("source_row").alias("row"),
                     pl.lit(column).alias("column"),
-                    pl.col(column).cast(pl.String).alias("__restored"),
+                    pl.col(column).cast(pl.String).str.strip_chars().replace("", None).alias("__restored"),
                 ).join(rows.select("file", "row", "column"), on=["file", "row", "column"], how="semi")
             )
     if not restored:

@@ -1,0 +1,36 @@
+"""Rows with a missing field shift their values left, so an identifier can land in any column: nothing of such a row
+may reach the warehouse or Dagster's storage in the clear, and quarantine.csv still shows the customer its values."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
+                            write_csv, write_customer)  # fmt: skip
+from tests.test_privacy import everything_written, tem
+
+MSISDN, IMEI, MANAGER = "+14155550177", "356938035649917", "MGR-7Q4Z"
+
+
+def test_values_of_a_shifted_row_never_reach_the_warehouse_or_dagster(tmp_path):
+    root, home = tmp_path / "root", tmp_path / "home"
+    write_customer(root, "acme")
+    folder = drop(root, "acme", "2026-06")
+    good = roster_row("+14155550100")
+    shifted = roster_row(MSISDN, "E4711", manager_employee_id=MANAGER, imei=IMEI)
+    del shifted[ROSTER_HEADER.index("job_title")]  # job_title missing: the manager id lands in job_title
+    write_csv(folder / "roster.csv", ROSTER_HEADER, [good, shifted + [""]])
+    write_csv(folder / "invoices" / "inv.csv", INVOICE_HEADER, [charge_row("+14155550100")])
+    usage_shifted = usage_row("2026-06-02", MSISDN, imei=IMEI)[1:] + [""]  # the date missing: the msisdn is in `date`
+    write_csv(folder / "usage" / "u.csv", USAGE_HEADER, [usage_row("2026-06-01", "+14155550100"), usage_shifted])
+
+    run = tem("run", "--data-root", str(root), "--workers", "1", home=home)
+    assert run.returncode == 0, run.stderr[-2000:]
+    stored = everything_written(root / "warehouse", home)
+    for identifier in (MSISDN, MSISDN[2:], IMEI, MANAGER):
+        assert identifier not in stored, identifier
+
+    published = pl.read_csv(root / "published" / "acme" / "2026-06" / "quarantine.csv", infer_schema=False)
+    shown = set(published.select("file", "row", "column", "value").iter_rows())
+    assert ("usage/u.csv", "3", "date", MSISDN) in shown  # the customer sees its own values
+    assert ("usage/u.csv", "3", "msisdn", IMEI) in shown
