@@ -63,7 +63,9 @@ def _csv_header(path: Path, display_name: str) -> Header:
 
 
 def _read_csv(path: Path, display_name: str) -> tuple[pl.DataFrame, Header]:
-    head = _head(path)
+    head = _head(path, 64 * 1024)
+    if b"\r" in head and b"\n" not in head.rstrip(b"\r"):  # classic Mac line ends: the whole file is one "line"
+        raise InputFileError(f"{display_name}: its lines end with CR only; save it with LF or CRLF line ends")
     if head.startswith(ZIP_MAGIC) or head.startswith(PARQUET_MAGIC):
         raise InputFileError(f"{display_name}: not a CSV text file (it looks like a binary workbook or Parquet file)")
     try:
@@ -115,6 +117,10 @@ def _read_parquet(path: Path, display_name: str) -> tuple[pl.DataFrame, Header]:
             raise InputFileError(f"{display_name}: the Parquet file could not be read (damaged)") from None
     except pl.exceptions.PolarsError:
         raise InputFileError(f"{display_name}: the Parquet file could not be read (damaged)") from None
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested() or dtype == pl.Binary]
+    if nested:  # a cell of a table holds one value: a list, a struct or raw bytes is not one the contract knows
+        raise InputFileError(f"{display_name}: column(s) {', '.join(nested)} hold lists, structs or binary data, "
+                             "not single values; write each as text, a number or a date")  # fmt: skip
     as_text = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)

@@ -104,12 +104,33 @@ def chain_lengths(waits: dict[Stage, set[Stage]]) -> dict[Stage, int]:
     return lengths
 
 
+# Dagster's own wrappers around the error an asset raised: the message worth showing is the cause's
+WRAPPER_ERRORS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "DagsterExecutionInterruptedError"}
+
+
+def error_line(error) -> str:
+    """One line for an error Dagster recorded: the innermost cause's own message, without class paths (a
+    `Failure` carries our sentence; an unexpected error keeps its type, which is part of what it says)."""
+    while error.cause is not None and error.cls_name in WRAPPER_ERRORS:
+        error = error.cause
+    message = (error.message or "").strip()
+    prefix = f"{error.cls_name}: " if error.cls_name else ""
+    for qualified in (f"dagster._core.definitions.events.{prefix}", f"dagster._core.errors.{prefix}", prefix):
+        if message.startswith(qualified):
+            message = message[len(qualified):]
+    first = message.splitlines()[0].strip() if message else ""
+    if error.cls_name in (None, "Failure"):
+        return first or "the step failed"
+    return f"{error.cls_name}: {first}" if first else error.cls_name
+
+
 def failure_messages(result) -> list[str]:
     messages = []
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            error = event.step_failure_data.error
-            messages.append(error.message.strip().splitlines()[0] if error.message else error.cls_name)
+            step = event.step_key or "a step"
+            line = error_line(event.step_failure_data.error)
+            messages.append(line if event.step_failure_data.error.cls_name == "Failure" else f"step {step}: {line}")
     return messages or ([] if result.success else ["the run failed; open it in the Dagster UI for details"])
 
 

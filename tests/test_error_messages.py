@@ -1,0 +1,56 @@
+"""A failure is one line naming the file and the problem, never a wrapper's class name or a traceback."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from dagster._utils.error import SerializableErrorInfo
+
+from assets.readers import InputFileError, read_text_frame
+from pipelines.runner import error_line
+from tests.builders import INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row, write_csv, write_customer
+from tests.test_privacy import tem
+
+
+def test_cr_only_line_ends_are_named(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_bytes(b"date,msisdn\r2026-06-01,+14155550100\r")
+    with pytest.raises(InputFileError, match=r"^usage/u.csv: its lines end with CR only; save it with LF or CRLF"):
+        read_text_frame(path, "usage/u.csv", ["date", "msisdn"])
+    path.write_bytes(b"date,msisdn\r\n2026-06-01,+14155550100\r\n")  # CRLF is fine
+    assert read_text_frame(path, "usage/u.csv", ["date", "msisdn"]).height == 1
+
+
+def test_a_parquet_list_column_is_named(tmp_path):
+    path = tmp_path / "u.parquet"
+    pl.DataFrame({"date": ["2026-06-01"], "imei": [["1", "2"]]}).write_parquet(path)
+    with pytest.raises(InputFileError, match=r"^usage/u.parquet: column\(s\) imei hold lists"):
+        read_text_frame(path, "usage/u.parquet", ["date"])
+
+
+def error(cls_name, message, cause=None):
+    return SerializableErrorInfo(message=message, stack=["  File x\n"], cls_name=cls_name, cause=cause)
+
+
+def test_error_line_shows_the_cause_not_the_wrapper():
+    wrapped = error("DagsterExecutionStepExecutionError", 'Error occurred while executing op "roster":\n',
+                    error("PermissionError", "[Errno 13] Permission denied: '/srv/tem/warehouse/acme'\n"))  # fmt: skip
+    assert error_line(wrapped) == "PermissionError: [Errno 13] Permission denied: '/srv/tem/warehouse/acme'"
+    failure = error("Failure", "dagster._core.definitions.events.Failure: acme 2026-06: roster.csv: no such file\n\nmore")
+    assert error_line(failure) == "acme 2026-06: roster.csv: no such file"
+
+
+def test_an_unexpected_error_reaches_the_summary_as_one_line(tmp_path):
+    root = tmp_path / "root"
+    write_customer(root, "acme")
+    folder = drop(root, "acme", "2026-06")
+    write_csv(folder / "roster.csv", ROSTER_HEADER, [roster_row("+14155550100")])
+    write_csv(folder / "invoices" / "inv.csv", INVOICE_HEADER, [charge_row("+14155550100")])
+    write_csv(folder / "usage" / "u.csv", USAGE_HEADER, [usage_row("2026-06-01", "+14155550100")])
+    (root / "warehouse" / "acme").mkdir(parents=True)
+    (root / "warehouse" / "acme" / "2026-06").write_text("not a folder")
+    run = tem("run", "--data-root", str(root), "--workers", "1", home=tmp_path / "home")
+    assert run.returncode == 1
+    failures = [line for line in run.stderr.splitlines() if line.startswith("FAILED acme 2026-06:")]
+    assert failures and all("FileExistsError: [Errno 17] File exists:" in line for line in failures), run.stderr[-3000:]
+    assert not any("DagsterExecutionStepExecutionError" in line for line in failures)
