@@ -154,8 +154,51 @@ def open_instance():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+HOST_TAG, PROCESS_TAG = "tem/host", "tem/process"
+
+
+def _process_start(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, from /proc), which tells a live pid from a reused one."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def process_tags() -> dict[str, str]:
+    """Run tags naming the process that executes a run, so a later command can tell that it is gone."""
+    import os
+    import socket
+
+    return {HOST_TAG: socket.gethostname(), PROCESS_TAG: f"{os.getpid()}:{_process_start(os.getpid())}"}
+
+
+def process_alive(tag: str) -> bool:
+    pid, _, start = tag.partition(":")
+    return pid.isdigit() and _process_start(int(pid)) == start
+
+
+def fail_orphaned_runs(instance) -> list[str]:
+    """Mark failed the runs that a `tem` process on this host started and never finished because it is gone
+    (killed, or the machine restarted): left STARTED they would hold run slots for ever, and the queue behind
+    them (the UI's launches, the sensor, the schedule) would never start. Returns their run ids."""
+    import socket
+
+    from dagster import DagsterRunStatus, RunsFilter
+
+    in_progress = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    records = instance.get_run_records(RunsFilter(statuses=in_progress, tags={HOST_TAG: socket.gethostname()}))
+    orphans = [r.dagster_run for r in records if not process_alive(r.dagster_run.tags.get(PROCESS_TAG, ""))]
+    for run in orphans:
+        instance.report_run_failed(run, "the tem process that executed this run is gone (killed or crashed); "
+                                        "marked failed by the next tem command")  # fmt: skip
+    return [run.run_id for run in orphans]
+
+
 def prepare_worker() -> None:
-    """Import the definitions and open the instance once per process (a worker does it while the plan starts)."""
+    """Import the definitions and open the instance once per process (a worker does it while the plan starts);
+    runs that a killed `tem` left STARTED are marked failed first."""
     if _worker_state:
         return
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
@@ -169,8 +212,10 @@ def prepare_worker() -> None:
     after_savings = AssetSelection.assets("savings").downstream().resolve(graph)
     job_keys = set(reconcile.asset_layer.selected_asset_keys)
     savings = {key for key in job_keys if key.to_user_string() == "savings"}
+    instance = open_instance()
+    fail_orphaned_runs(instance)
     _worker_state.update(
-        instance=open_instance(),
+        instance=instance,
         contracts=defs.resolve_job_def(CONTRACTS_JOB),
         reconcile=reconcile,
         selection={AUDIT: sorted(job_keys - after_savings), SAVINGS: sorted(savings),
@@ -189,10 +234,28 @@ def _end_at_once() -> None:
     os._exit(0)
 
 
-def prepare_pool_worker() -> None:
-    """A worker process of `worker_pool`: definitions loaded now, and a quick exit once the pool shuts down."""
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to end this process when the process that started it ends (killed with SIGKILL included), so
+    that no worker outlives its `tem run`."""
+    import ctypes
+    import os
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the orphan check at the next command still cleans up
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def prepare_pool_worker(parent_pid: int) -> None:
+    """A worker process of `worker_pool`: it dies with its parent, loads the definitions now, and exits quickly
+    once the pool shuts down."""
     import atexit
 
+    die_with_parent(parent_pid)
     prepare_worker()
     atexit.register(_end_at_once)  # registered last, so it runs first at exit
 
@@ -206,7 +269,7 @@ def run_stage(stage: Stage) -> StageResult:
         _worker_state["instance"].add_dynamic_partitions(customers_partitions.name, [stage.customer_id])
         result = _worker_state["contracts"].execute_in_process(
             partition_key=stage.customer_id, instance=_worker_state["instance"], raise_on_error=False,
-            run_config=QUIET_LOGGING, tags=dict(stage.tags),
+            run_config=QUIET_LOGGING, tags={**dict(stage.tags), **process_tags()},
         )  # fmt: skip
     elif problem := month_outside_partitions(stage.month):
         return StageResult(False, None, [problem])
@@ -217,7 +280,7 @@ def run_stage(stage: Stage) -> StageResult:
             asset_selection=_worker_state["selection"][stage.part],
             raise_on_error=False,
             run_config=QUIET_LOGGING,
-            tags=dict(stage.tags),
+            tags={**dict(stage.tags), **process_tags()},
         )
     failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     ok = result.success and not failed_checks
@@ -232,8 +295,10 @@ def worker_pool(workers: int) -> ProcessPoolExecutor | None:
     None for one worker (everything then runs in this process)."""
     if workers <= 1:
         return None
+    import os
+
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=prepare_pool_worker)  # fmt: skip
+                               initializer=prepare_pool_worker, initargs=(os.getpid(),))  # fmt: skip
     for _ in range(workers):  # a task per worker makes the pool start them all now, not one at a time on demand
         pool.submit(int)
     return pool
