@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from assets.money import money_text, total_text
-from assets.audit_rules import FINDING_TYPES, run_rules
+from assets.audit_rules import FINDING_TYPES, not_examined, run_rules
 from assets.warehouse import Warehouse
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource
@@ -66,6 +66,8 @@ def audit_session(warehouse: Warehouse, customer_id: str, month: str) -> duckdb.
         ("invoice_charges", month, "invoice_charges"),
         ("rejected_charges", month, "invoice_charges_rejected"),
         ("roster", month, "roster"),
+        ("rejected_roster", month, "roster_rejected"),
+        ("roster_quarantine", month, "roster_quarantine"),
         ("line_month_usage", month, "line_month_usage"),
         ("contract_plans", None, "contract_plans"),
         ("contract_features", None, "contract_features"),
@@ -91,9 +93,11 @@ def findings(context: AssetExecutionContext, data_root: DataRootResource) -> Mat
     customer_id, month = split_key(context.partition_key)
     warehouse = data_root.warehouse
     currency = currency_of(warehouse, customer_id)
-    found = run_rules(audit_session(warehouse, customer_id, month), currency, month)
+    session = audit_session(warehouse, customer_id, month)
+    found = run_rules(session, currency, month)
     warehouse.write(customer_id, month, "findings", found)
-    return MaterializeResult(metadata=findings_metadata(found, currency))
+    # rules v1.1: lines on the roster whose rows were all quarantined are not judged; say how many (never which)
+    return MaterializeResult(metadata={**findings_metadata(found, currency), **not_examined(session)})
 
 
 def findings_metadata(found: pl.DataFrame, currency: str) -> dict:

@@ -5,6 +5,10 @@ rule's query returns its findings and the ids of the charges it consumed; consum
 are removed from `remaining` before the next rule looks. Money stays DECIMAL throughout:
 no division, rounding half-up to cents only where a rule says "round".
 
+Rules v1.1: a number whose roster rows were all quarantined (its msisdn still parsed) is on the roster but
+cannot be verified; its charges are taken out of `remaining` before rule 1, so rules 1-8 never judge them,
+while rule 9 adds up every charge (docs/audit-rules.md).
+
 Evidence sentences carry the placeholder ``{msisdn}``; the phone number is put in only when
 the customer's own findings.csv is published.
 """
@@ -44,8 +48,22 @@ CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'none'
     ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(18, 6)) AS VARCHAR), '0'), '.') END;
 """
 
+# Rules v1.1: the numbers on the roster that cannot be verified. A number whose roster rows were all quarantined
+# (the row is there, some cell broke a rule) while its msisdn still parsed: `rejected_roster` (the quarantined
+# rows, pseudonymized; msisdn NULL where it did not parse) minus the rows whose bad cell was the msisdn itself
+# (`roster_quarantine`), minus the numbers that also have an accepted row on `roster`.
+UNVERIFIABLE_LINES = """
+SELECT DISTINCT r.msisdn
+FROM rejected_roster r
+WHERE r.msisdn IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM roster_quarantine q
+                  WHERE q.file = r.source_file AND q."row" = r.source_row AND q."column" = 'msisdn')
+  AND NOT EXISTS (SELECT 1 FROM roster l WHERE l.msisdn = r.msisdn)
+"""
+
 # The session's working tables, built from the warehouse views `invoice_charges`, `roster`,
-# `line_month_usage`, `contract_plans`, `contract_features`, `contract_roaming`, `rejected_charges`.
+# `line_month_usage`, `contract_plans`, `contract_features`, `contract_roaming`, `rejected_charges`,
+# `rejected_roster`, `roster_quarantine`.
 PREPARE = """
 CREATE OR REPLACE TEMP TABLE charges AS
 SELECT row_number() OVER (ORDER BY source_file, source_row) AS charge_id, *
@@ -56,6 +74,11 @@ CREATE OR REPLACE TEMP TABLE remaining AS SELECT * FROM charges;
 CREATE OR REPLACE TEMP TABLE lines AS
 SELECT msisdn, employee_id, plan_code, line_status, line_status_date, ordered_features(features) AS features
 FROM roster;
+
+-- v1.1: charges on a number that is on the roster but cannot be verified are not examined by rules 1-8 (it is
+-- never an UNKNOWN_LINE either); rule 9 adds up `charges`, every charge of the invoice, theirs included.
+CREATE OR REPLACE TEMP TABLE unverifiable_lines AS $UNVERIFIABLE_LINES;
+DELETE FROM remaining WHERE msisdn IN (SELECT msisdn FROM unverifiable_lines);
 
 -- the line's measured usage in the month (a line without usage rows used nothing)
 CREATE OR REPLACE TEMP TABLE measured AS
@@ -320,10 +343,19 @@ def month_name(month: str) -> str:
     return dt.date(int(month[:4]), int(month[5:7]), 1).strftime("%B %Y")
 
 
+def not_examined(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """After run_rules: how many numbers could not be verified, and how many charges rules 1-8 left alone for it."""
+    lines, charges = connection.sql(
+        "SELECT (SELECT count(*) FROM unverifiable_lines), "
+        "(SELECT count(*) FROM charges WHERE msisdn IN (SELECT msisdn FROM unverifiable_lines))"
+    ).fetchall()[0]
+    return {"unverifiable_lines": lines, "charges_not_examined": charges}
+
+
 def run_rules(connection: duckdb.DuckDBPyConnection, currency: str, month: str) -> pl.DataFrame:
     """Apply every rule in order on a session that has the input views; returns the findings to publish."""
     connection.execute(MACROS)
-    connection.execute(PREPARE)
+    connection.execute(PREPARE.replace("$UNVERIFIABLE_LINES", UNVERIFIABLE_LINES))
     parameters = {"currency": currency, "month_name": month_name(month)}
     results = []
     for order, rule in enumerate(RULES, start=1):

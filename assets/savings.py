@@ -10,13 +10,16 @@ import polars as pl
 from dagster import AssetDep, AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.audit import currency_of, line_month_usage
-from assets.ingest import DROP_FILES, not_reconciled_reason, nothing_to_publish
+from assets.audit_rules import UNVERIFIABLE_LINES
+from assets.ingest import drop_files, not_reconciled_reason, nothing_to_publish
 from assets.money import money_text, total_text
+from assets.readers import InputFileError
 from assets.savings_rules import SAVINGS_TYPES, history_months, run_savings_rules
 from assets.warehouse import Warehouse
 from pipelines.layout import DataRoot
 from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource
+from schemas.tables import DEVICE_USAGE
 
 SAVINGS_GROUP = "savings"
 
@@ -24,14 +27,21 @@ THREE_MONTH_HISTORY = trailing_months(3)
 
 
 def inbox_has_usage(data_root: DataRoot, customer_id: str, month: str) -> bool:
-    folder = data_root.drop_dir(customer_id, month) / DROP_FILES["device_usage"][0]
-    return folder.is_dir() and any(p.is_file() and not p.name.startswith(".") for p in folder.iterdir())
+    """Whether the month's drop has usage files, listed as ingest lists them: a drop that would be refused (a
+    symbolic link, a file of the wrong type) raises InputFileError rather than pass for history."""
+    drop = data_root.drop_dir(customer_id, month)
+    if not (drop.is_dir() or drop.is_symlink()):
+        return False
+    return bool(drop_files(data_root, customer_id, month, DEVICE_USAGE.name))
 
 
 def history_status(data_root: DataRoot, warehouse: Warehouse, customer_id: str, month: str) -> tuple[bool, str]:
     """(whether the three-month rules apply, why not). Raises Failure if an earlier month is in the
     inbox but has not been reconciled yet."""
-    missing_in_inbox = [m for m in history_months(month) if not inbox_has_usage(data_root, customer_id, m)]
+    try:
+        missing_in_inbox = [m for m in history_months(month) if not inbox_has_usage(data_root, customer_id, m)]
+    except InputFileError as problem:
+        raise Failure(description=f"{customer_id} {month}: usage history: {problem}") from None
     if missing_in_inbox:
         return False, (f"usage history incomplete: the inbox has no usage for {', '.join(missing_in_inbox)}; "
                        "ZERO_USAGE_LINE, PLAN_RIGHTSIZE and UNUSED_FEATURE need M-2, M-1 and M")  # fmt: skip
@@ -59,8 +69,13 @@ def savings(context: AssetExecutionContext, data_root: DataRootResource) -> Mate
     has_history, history_note = history_status(data_root.root, warehouse, customer_id, month)
     connection = warehouse.connect()
     for view, table_month, table in (("roster", month, "roster"), ("contract_plans", None, "contract_plans"),
-                                     ("contract_features", None, "contract_features")):  # fmt: skip
+                                     ("contract_features", None, "contract_features"),
+                                     ("rejected_roster", month, "roster_rejected"),
+                                     ("roster_quarantine", month, "roster_quarantine")):  # fmt: skip
         warehouse.view(connection, view, customer_id, table_month, table)
+    # rules v1.1: a number whose roster rows were all quarantined is not among the roster's lines, so no saving is
+    # computed for it this month; the metadata says how many there are
+    unverifiable = connection.sql(f"SELECT count(*) FROM ({UNVERIFIABLE_LINES})").fetchall()[0][0]
     history = [
         pl.read_parquet(warehouse.table_path(customer_id, m, "line_month_usage")).with_columns(pl.lit(i).alias("month_index"))
         for i, m in enumerate(history_months(month), start=1)
@@ -74,7 +89,8 @@ def savings(context: AssetExecutionContext, data_root: DataRootResource) -> Mate
     currency = currency_of(warehouse, customer_id)
     found = run_savings_rules(connection, currency, month, has_history)
     warehouse.write(customer_id, month, "savings", found)
-    return MaterializeResult(metadata={"history": history_note, **savings_metadata(found, currency)})
+    return MaterializeResult(metadata={"history": history_note, **savings_metadata(found, currency),
+                                       "unverifiable_lines": unverifiable})  # fmt: skip
 
 
 def savings_metadata(found: pl.DataFrame, currency: str) -> dict:

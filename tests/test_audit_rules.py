@@ -44,7 +44,9 @@ def usage(msisdn="L1", voice="0", sms="0", data="0", roaming_voice="0", roaming_
             "roaming_voice_minutes": roaming_voice, "roaming_data_mb": roaming_data}  # fmt: skip
 
 
-def audit(lines, charges, usages=(), rejected=()):
+def audit(lines, charges, usages=(), rejected=(), rejected_lines=(), roster_quarantine=()):
+    """Run the rules on a session with these tables. `rejected_lines` (msisdn, source_file, source_row) and
+    `roster_quarantine` (file, row, column) are quarantined roster rows and their bad cells (v1.1)."""
     connection = duckdb.connect()
     tables = contract_frames("acme", CustomerSettings(name="Acme", region="US", currency="USD"),
                              [Contract.model_validate(CONTRACT), Contract.model_validate(SECOND_CONTRACT)])  # fmt: skip
@@ -72,8 +74,12 @@ def audit(lines, charges, usages=(), rejected=()):
         pl.exclude("msisdn").cast(QUANTITY)
     )  # fmt: skip
     roster = pl.DataFrame(lines)
+    rejected_roster = pl.DataFrame(list(rejected_lines), schema={"msisdn": pl.String, "source_file": pl.String,
+                                                                 "source_row": pl.Int64})  # fmt: skip
+    quarantine = pl.DataFrame(list(roster_quarantine), schema={"file": pl.String, "row": pl.Int64, "column": pl.String})
     for name, frame in {**tables, "invoice_charges": charges_frame, "rejected_charges": rejected_frame,
-                        "roster": roster, "line_month_usage": usage_frame}.items():  # fmt: skip
+                        "roster": roster, "line_month_usage": usage_frame, "rejected_roster": rejected_roster,
+                        "roster_quarantine": quarantine}.items():  # fmt: skip
         connection.register(f"{name}_frame", frame)
         connection.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_frame")
     found = run_rules(connection, "USD", "2026-06")
