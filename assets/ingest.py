@@ -3,6 +3,7 @@ and device usage, validated, quarantined and pseudonymized into the warehouse.""
 
 import datetime as dt
 import time
+from pathlib import Path
 
 import polars as pl
 
@@ -22,7 +23,7 @@ from assets.intake import SourceFile, ingest_table
 from assets.parsing import ParseContext
 from assets.readers import InputFileError
 from assets.warehouse import Warehouse
-from pipelines.layout import DataRoot
+from pipelines.layout import DataRoot, LinkRefused
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from schemas.contract import Contract, ContractError, CustomerSettings, load_contract, load_customer_settings
@@ -38,21 +39,28 @@ DROP_FILES = {
 
 
 def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) -> list[SourceFile]:
-    """The files of one customer-month drop that feed `table`, in name order."""
+    """The files of one customer-month drop that feed `table`, in name order.
+
+    Nothing is read through a symbolic link: a customer or month folder, a table folder or a file the table
+    would read that is a link (or resolves outside the drop) fails the customer-month, naming it. A link could
+    reach another customer's drop."""
     drop = data_root.drop_dir(customer_id, month)
     subfolder, stem, allowed = DROP_FILES[table]
+    refuse_links(data_root, drop)
     if not drop.is_dir():
         raise InputFileError(f"inbox/{customer_id}/{month}: no such drop folder")
     if stem:  # the roster: exactly one roster.csv or roster.xlsx
-        candidates = sorted(p for p in drop.iterdir() if p.is_file() and p.stem.lower() == stem)
+        candidates = sorted(p for p in drop.iterdir() if (p.is_file() or p.is_symlink()) and p.stem.lower() == stem)
         if not candidates:
             raise InputFileError(f"inbox/{customer_id}/{month}: no roster (expected roster.csv or roster.xlsx)")
+        refuse_links(data_root, *candidates)
         if len(candidates) > 1:
             names = ", ".join(p.name for p in candidates)
             raise InputFileError(f"inbox/{customer_id}/{month}: more than one roster ({names}); keep exactly one")
     else:
-        folder = drop / subfolder
-        candidates = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+        folder = refuse_links(data_root, drop / subfolder)[0]
+        candidates = sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+        candidates = [p for p in refuse_links(data_root, *candidates) if p.is_file()]
     files = []
     for path in candidates:
         name = path.relative_to(drop).as_posix()
@@ -61,6 +69,14 @@ def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) ->
             raise InputFileError(f"inbox/{customer_id}/{month}/{name}: unsupported file type; expected {expected}")
         files.append(SourceFile(path, name))
     return files
+
+
+def refuse_links(data_root: DataRoot, *paths: Path) -> list[Path]:
+    """The paths, once none is (or passes through) a symbolic link; else InputFileError naming the first one."""
+    try:
+        return [data_root.refuse_links(path) for path in paths]
+    except LinkRefused as problem:
+        raise InputFileError(str(problem)) from None
 
 
 def not_reconciled_reason(warehouse: Warehouse, customer_id: str, month: str) -> str | None:
@@ -86,7 +102,16 @@ def nothing_to_publish(context: AssetExecutionContext, reason: str) -> Materiali
 
 
 def customer_settings(data_root: DataRoot, customer_id: str):
-    return load_customer_settings(data_root.customer_file(customer_id), f"customers/{customer_id}/customer.yaml")
+    path = customer_file_checked(data_root, data_root.customer_file(customer_id))
+    return load_customer_settings(path, f"customers/{customer_id}/customer.yaml")
+
+
+def customer_file_checked(data_root: DataRoot, path: Path) -> Path:
+    """A path under customers/<id>/, refused (ContractError) if it or a folder on the way is a symbolic link."""
+    try:
+        return data_root.refuse_links(path)
+    except LinkRefused as problem:
+        raise ContractError(str(problem)) from None
 
 
 def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root: DataRootResource,
@@ -332,8 +357,9 @@ def invoice_totals_check(data_root: DataRootResource, partition_key) -> AssetChe
 def contract_tables(data_root: DataRoot, customer_id: str) -> dict[str, pl.DataFrame]:
     """customer.yaml and every contracts/<carrier>.yaml as warehouse tables (no personal data)."""
     settings = customer_settings(data_root, customer_id)
-    folder = data_root.contracts_dir(customer_id)
+    folder = customer_file_checked(data_root, data_root.contracts_dir(customer_id))
     paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    paths = [customer_file_checked(data_root, path) for path in paths]
     if not paths:
         raise ContractError(f"customers/{customer_id}/contracts/: no contract (<carrier>.yaml) found")
     contracts = [load_contract(path, f"customers/{customer_id}/contracts/{path.name}") for path in paths]

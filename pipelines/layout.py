@@ -1,7 +1,9 @@
 """The data root's folder layout, and the validation of every name that becomes part of a path.
 
 Customer ids, carrier names and billing months are checked here before they touch a path
-or a storage key, so a name like ``../other`` or ``Globex`` is refused up front.
+or a storage key, so a name like ``../other`` or ``Globex`` is refused up front. Symbolic links
+under inbox/, customers/ and published/ are refused the same way (``DataRoot.refuse_links``)
+wherever a customer's files are read or published: a link could lead to another customer's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 class InvalidName(ValueError):
     """A customer id, carrier or month that may not be used in a path."""
+
+
+class LinkRefused(ValueError):
+    """A file or folder under inbox/, customers/ or published/ that is a symbolic link, or that resolves outside
+    the folder its name puts it in. It is never read or written: it could reach another customer's files."""
+
+
+LINK_REFUSED = "is a symbolic link; links are refused"
 
 
 def validate_id(value: str, what: str = "customer id") -> str:
@@ -63,14 +73,39 @@ class DataRoot:
         return base if month is None else base / validate_month(month)
 
     def published_dir(self, customer_id: str, month: str) -> Path:
-        return self.path / "published" / validate_id(customer_id) / validate_month(month)
+        """published/<customer>/<month>/, refused (LinkRefused) if it or its customer folder is a link: whatever is
+        written there is that customer's alone."""
+        return self.refuse_links(self.path / "published" / validate_id(customer_id) / validate_month(month))
 
     def secrets_dir(self) -> Path:
         return self.path / ".secrets"
 
+    # --- links --------------------------------------------------------------------------
+    def refuse_links(self, path: Path) -> Path:
+        """`path` itself, once checked: nothing below the data root's top folder it is in (inbox/, customers/,
+        published/) is a symbolic link, from the customer's folder down to the path itself, and the path resolves
+        where its name puts it. The top folders themselves are the operator's (a mount point, a link to another
+        disk); everything under them is named after a customer and is refused if it leads elsewhere. Parts that do
+        not exist yet are fine. Raises LinkRefused, naming the first offending part relative to the data root."""
+        relative = path.relative_to(self.path)
+        if not relative.parts:
+            return path
+        top, *below = relative.parts
+        owner = "/".join([top, *below[:1]])  # the customer's folder, which nothing may lead out of
+        if ".." not in below:
+            current, shown = self.path / top, top
+            for part in below:
+                current, shown = current / part, f"{shown}/{part}"
+                if current.is_symlink():
+                    raise LinkRefused(f"{shown}: {LINK_REFUSED}")
+            if path.resolve() == (self.path / top).resolve().joinpath(*below):
+                return path
+        raise LinkRefused(f"{relative.as_posix()}: resolves outside {owner}; refused")
+
     # --- discovery ----------------------------------------------------------------------
     def customers(self) -> list[str]:
-        """Customer ids with a folder under customers/ or inbox/ whose name is valid."""
+        """Customer ids with a folder under customers/ or inbox/ whose name is valid. A folder that is a symbolic
+        link is listed too, so that its runs fail saying so (refuse_links) instead of vanishing without a word."""
         found: set[str] = set()
         for parent in (self.path / "customers", self.path / "inbox"):
             if parent.is_dir():

@@ -12,7 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from pipelines.layout import atomic_replace, temp_path_for, validate_id, validate_month
+from pipelines.layout import LINK_REFUSED, atomic_replace, temp_path_for, validate_id, validate_month
 
 MANIFEST = "manifest.json"
 FILE_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -67,15 +67,23 @@ class ObjectStore(ABC):
 
     def mirror(self, prefix: str, folder: Path) -> list[str]:
         """Make `folder` hold exactly the objects under `prefix` (same relative paths), downloading each to a
-        temporary name first. Keys whose parts are not safe file names are skipped and returned."""
+        temporary name first. Keys whose parts are not safe file names are skipped and returned, and so are keys
+        whose local path is, or passes through, a symbolic link: nothing is written through a link (a `folder`
+        that is a link is left alone entirely)."""
+        keys = self.list_keys(prefix)
+        if folder.is_symlink():
+            return keys
         skipped, wanted = [], set()
-        for key in self.list_keys(prefix):
+        for key in keys:
             relative = key[len(prefix):].lstrip("/")
             parts = relative.split("/")
             if not relative or any(not part or part in (".", "..") or part.startswith(".") for part in parts):
                 skipped.append(key)
                 continue
             target = folder.joinpath(*parts)
+            if any(folder.joinpath(*parts[:depth]).is_symlink() for depth in range(1, len(parts) + 1)):
+                skipped.append(key)
+                continue
             wanted.add(target)
             tmp = temp_path_for(target)
             try:
@@ -89,7 +97,12 @@ class ObjectStore(ABC):
         return skipped
 
     def deliver(self, customer_id: str, month: str, files: list[Path]) -> dict:
-        """Upload the files, then the manifest last: a reader that finds a manifest finds a complete delivery."""
+        """Upload the files, then the manifest last: a reader that finds a manifest finds a complete delivery.
+        A file that is a symbolic link is refused before anything is touched: it could be another customer's."""
+        for path in files:
+            if path.is_symlink() or not path.is_file():
+                problem = LINK_REFUSED if path.is_symlink() else "is not a file"
+                raise DeliveryError(f"published/{object_key(customer_id, month, path.name)}: {problem}")
         manifest_key = object_key(customer_id, month, MANIFEST)
         self.delete(manifest_key)  # a re-delivery is incomplete until its new manifest is written
         for path in sorted(files):
@@ -104,13 +117,35 @@ class ObjectStore(ABC):
 
 
 class LocalStore(ObjectStore):
-    """The data root's published/ folder: files are already in place; only the manifest is written."""
+    """The data root's published/ folder: files are already in place; only the manifest is written.
+
+    Nothing is read, written or linked through a symbolic link: a customer or month folder or a file that is a
+    link, or resolves outside published/<customer>/<month>/, is refused (DeliveryError), so a link can never hand
+    out, or overwrite, another customer's files."""
 
     def __init__(self, root: Path):
         self.root = root
 
     def _path(self, key: str) -> Path:
-        return self.root / key
+        parts = [part for part in key.split("/") if part]
+        shown = "/".join([self.root.name, *parts])
+        if any(part in (".", "..") for part in parts):
+            raise DeliveryError(f"{shown}: not a delivery path")
+        path = self.root
+        for depth, part in enumerate(parts, start=1):
+            path = path / part
+            if path.is_symlink():
+                raise DeliveryError(f"{'/'.join([self.root.name, *parts[:depth]])}: {LINK_REFUSED}")
+        if path.resolve() != self.root.resolve().joinpath(*parts):
+            raise DeliveryError(f"{shown}: resolves outside {'/'.join([self.root.name, *parts[:2]])}; refused")
+        return path
+
+    def manifest(self, customer_id: str, month: str) -> dict | None:
+        """The manifest, once every file it lists is checked as well: links are refused before any is handed out."""
+        document = super().manifest(customer_id, month)
+        for entry in (document or {}).get("files", []):
+            self._path(object_key(customer_id, month, entry["name"]))
+        return document
 
     def put_file(self, key: str, path: Path) -> None:
         target = self._path(key)
@@ -138,7 +173,12 @@ class LocalStore(ObjectStore):
 
     def list_keys(self, prefix: str) -> list[str]:
         base = self._path(prefix)
-        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        if not base.is_dir():
+            return []
+        keys = sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file() or p.is_symlink())
+        for key in keys:
+            self._path(key)  # a link among them is refused
+        return keys
 
     def download(self, key: str, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
