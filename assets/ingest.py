@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from assets.money import money_text
-from assets.intake import SourceFile, ingest_table
+from assets.intake import DROP_FILES, SourceFile, drop_files, ingest_table, refuse_links  # noqa: F401 - re-exported
 from assets.parsing import ParseContext
 from assets.readers import InputFileError
 from assets.warehouse import Warehouse
@@ -30,55 +30,6 @@ from schemas.contract import Contract, ContractError, CustomerSettings, load_con
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, STORED_COLUMNS, TableSpec
 
 INGEST_GROUP = "ingest"
-# which files of a drop feed which table, and the file types the contract allows for each
-DROP_FILES = {
-    ROSTER.name: ("", "roster", {".csv", ".xlsx"}),
-    INVOICE_CHARGES.name: ("invoices", None, {".csv", ".xlsx"}),
-    DEVICE_USAGE.name: ("usage", None, {".csv", ".parquet"}),
-}
-
-
-def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) -> list[SourceFile]:
-    """The files of one customer-month drop that feed `table`, in name order.
-
-    Nothing is read through a symbolic link: a customer or month folder, a table folder or a file the table
-    would read that is a link (or resolves outside the drop) fails the customer-month, naming it. A link could
-    reach another customer's drop."""
-    drop = data_root.drop_dir(customer_id, month)
-    subfolder, stem, allowed = DROP_FILES[table]
-    refuse_links(data_root, drop)
-    if not drop.is_dir():
-        raise InputFileError(f"inbox/{customer_id}/{month}: no such drop folder")
-    if stem:  # the roster: exactly one roster.csv or roster.xlsx
-        candidates = sorted(p for p in drop.iterdir() if (p.is_file() or p.is_symlink()) and p.stem.lower() == stem)
-        if not candidates:
-            raise InputFileError(f"inbox/{customer_id}/{month}: no roster (expected roster.csv or roster.xlsx)")
-        refuse_links(data_root, *candidates)
-        if len(candidates) > 1:
-            names = ", ".join(p.name for p in candidates)
-            raise InputFileError(f"inbox/{customer_id}/{month}: more than one roster ({names}); keep exactly one")
-    else:
-        folder = refuse_links(data_root, drop / subfolder)[0]
-        candidates = sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
-        candidates = [p for p in refuse_links(data_root, *candidates) if p.is_file()]
-    files = []
-    for path in candidates:
-        name = path.relative_to(drop).as_posix()
-        if path.suffix.lower() not in allowed:
-            expected = " or ".join(sorted(allowed))
-            raise InputFileError(f"inbox/{customer_id}/{month}/{name}: unsupported file type; expected {expected}")
-        files.append(SourceFile(path, name))
-    return files
-
-
-def refuse_links(data_root: DataRoot, *paths: Path) -> list[Path]:
-    """The paths, once none is (or passes through) a symbolic link; else InputFileError naming the first one."""
-    try:
-        return [data_root.refuse_links(path) for path in paths]
-    except LinkRefused as problem:
-        raise InputFileError(str(problem)) from None
-
-
 def not_reconciled_reason(warehouse: Warehouse, customer_id: str, month: str) -> str | None:
     """Why a customer-month has nothing to recommend or publish yet, or None when its ingest is in the warehouse.
 

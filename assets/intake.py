@@ -15,14 +15,65 @@ from pandera.errors import SchemaErrors
 
 from assets.parsing import ParseContext, concat_quarantine, parse_table, quarantine_entries
 from assets.pseudonymize import Pseudonymizer
-from assets.readers import read_text_frame
-from schemas.tables import LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec, reason_for_check
+from assets.readers import InputFileError, read_text_frame
+from pipelines.layout import DataRoot, LinkRefused
+from schemas.tables import (DEVICE_USAGE, INVOICE_CHARGES, LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec,
+                            reason_for_check)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class SourceFile:
     path: Path
     name: str  # path relative to the customer-month drop folder, e.g. "invoices/inv-1001.csv"
+
+
+# which files of a drop feed which table, and the file types the contract allows for each
+DROP_FILES = {
+    ROSTER.name: ("", "roster", {".csv", ".xlsx"}),
+    INVOICE_CHARGES.name: ("invoices", None, {".csv", ".xlsx"}),
+    DEVICE_USAGE.name: ("usage", None, {".csv", ".parquet"}),
+}
+
+
+def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) -> list[SourceFile]:
+    """The files of one customer-month drop that feed `table`, in name order.
+
+    Nothing is read through a symbolic link: a customer or month folder, a table folder or a file the table
+    would read that is a link (or resolves outside the drop) fails the customer-month, naming it. A link could
+    reach another customer's drop."""
+    drop = data_root.drop_dir(customer_id, month)
+    subfolder, stem, allowed = DROP_FILES[table]
+    refuse_links(data_root, drop)
+    if not drop.is_dir():
+        raise InputFileError(f"inbox/{customer_id}/{month}: no such drop folder")
+    if stem:  # the roster: exactly one roster.csv or roster.xlsx
+        candidates = sorted(p for p in drop.iterdir() if (p.is_file() or p.is_symlink()) and p.stem.lower() == stem)
+        if not candidates:
+            raise InputFileError(f"inbox/{customer_id}/{month}: no roster (expected roster.csv or roster.xlsx)")
+        refuse_links(data_root, *candidates)
+        if len(candidates) > 1:
+            names = ", ".join(p.name for p in candidates)
+            raise InputFileError(f"inbox/{customer_id}/{month}: more than one roster ({names}); keep exactly one")
+    else:
+        folder = refuse_links(data_root, drop / subfolder)[0]
+        candidates = sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+        candidates = [p for p in refuse_links(data_root, *candidates) if p.is_file()]
+    files = []
+    for path in candidates:
+        name = path.relative_to(drop).as_posix()
+        if path.suffix.lower() not in allowed:
+            expected = " or ".join(sorted(allowed))
+            raise InputFileError(f"inbox/{customer_id}/{month}/{name}: unsupported file type; expected {expected}")
+        files.append(SourceFile(path, name))
+    return files
+
+
+def refuse_links(data_root: DataRoot, *paths: Path) -> list[Path]:
+    """The paths, once none is (or passes through) a symbolic link; else InputFileError naming the first one."""
+    try:
+        return [data_root.refuse_links(path) for path in paths]
+    except LinkRefused as problem:
+        raise InputFileError(str(problem)) from None
 
 
 @dataclass

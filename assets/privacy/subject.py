@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from assets.ingest import drop_files  # TODO(move): drop_files moves to assets.intake
-from assets.intake import SourceFile
+from assets.intake import SourceFile, drop_files
 from assets.parsing import normalize_phone, phone_lookup
 from assets.privacy.rewrite import ERASED, RowEdits
 from assets.readers import read_text_frame
