@@ -4,6 +4,7 @@ Identifiers come back in the clear only here, for that customer alone: values th
 withheld are read again from the customer's own inbox files at publish time.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -12,15 +13,29 @@ from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataV
 
 from assets.audit import currency_of
 from assets.audit_rules import MSISDN_PLACEHOLDER
-from assets.ingest import customer_settings, drop_files, not_reconciled_reason, nothing_to_publish
+from assets.ingest import (
+    customer_file_checked,
+    customer_settings,
+    drop_files,
+    not_reconciled_reason,
+    nothing_to_publish,
+)
 from assets.parsing import phone_lookup
 from assets.pseudonymize import Pseudonymizer
 from assets.readers import InputFileError, read_text_frame
-from pipelines.layout import DataRoot, atomic_replace, temp_path_for
+from pipelines.layout import DataRoot, atomic_replace, temp_path_for, validate_id
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
-from schemas.contract import ContractError
-from schemas.outputs import FINDINGS_CSV_COLUMNS, QUARANTINE_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
+from reports.disputes import INVOICE_DATES_SQL, by_carrier, dispute_rows
+from schemas.contract import ContractError, load_contract
+from schemas.outputs import (
+    DISPUTES_CSV_AMOUNTS,
+    DISPUTES_FILE_PREFIX,
+    FINDINGS_CSV_COLUMNS,
+    QUARANTINE_CSV_COLUMNS,
+    SAVINGS_CSV_COLUMNS,
+    disputes_file_name,
+)
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER
 
 PUBLISH_GROUP = "publish"
@@ -196,9 +211,48 @@ def published_rows(stored: pl.DataFrame, maps: dict[str, pl.DataFrame], customer
     ).pl().select(columns)
 
 
+def contract_windows(data_root: DataRoot, customer_id: str, carriers: list[str]) -> dict[str, int]:
+    """carrier -> `dispute_window_days` of its contract (contracts/<carrier>.yaml, read as ingest reads it), for the
+    carriers that have a contract file; the others get the default window."""
+    folder = customer_file_checked(data_root, data_root.contracts_dir(customer_id))
+    windows = {}
+    for carrier in carriers:
+        for path in (folder / f"{carrier}.yaml", folder / f"{carrier}.yml"):
+            if path.exists() or path.is_symlink():
+                path = customer_file_checked(data_root, path)
+                contract = load_contract(path, f"customers/{customer_id}/contracts/{path.name}")
+                windows[carrier] = contract.dispute_window_days
+                break
+    return windows
+
+
+def publish_disputes(data_root: DataRoot, warehouse, customer_id: str, month: str, findings: pl.DataFrame) -> dict:
+    """published/<customer>/<month>/disputes-<carrier>.csv, one per carrier with findings, from the rows of
+    findings.csv (same amounts, same evidence) with each invoice's date and last day to file. A carrier without
+    findings gets no file, and a file left by an earlier run for a carrier that no longer has findings is removed."""
+    folder = data_root.published_dir(customer_id, month)
+    connection = warehouse.connect()
+    warehouse.view(connection, "invoice_charges", customer_id, month, "invoice_charges")
+    invoices = connection.sql(INVOICE_DATES_SQL).pl()
+    carriers = sorted(set(findings["carrier"].drop_nulls().to_list()))
+    for carrier in carriers:
+        validate_id(carrier, "carrier")  # a file name part: ingest accepts no other carrier ids
+    rows = dispute_rows(findings, invoices, contract_windows(data_root, customer_id, carriers), month)
+    written = {}
+    for carrier, part in by_carrier(rows).items():
+        write_csv_atomically(folder / disputes_file_name(carrier), part, DISPUTES_CSV_AMOUNTS)
+        written[disputes_file_name(carrier)] = part.height
+    for stale in sorted(folder.glob(f"{DISPUTES_FILE_PREFIX}*.csv")):
+        if stale.name not in written:
+            stale.unlink()
+    return {"dispute_files": MetadataValue.json(written)}
+
+
 def publish_table(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource,
-                  table: str, columns: list[str], money_columns: tuple[str, ...]) -> MaterializeResult:  # fmt: skip
-    """Publish a warehouse table as published/<customer>/<month>/<table>.csv for its customer alone."""
+                  table: str, columns: list[str], money_columns: tuple[str, ...],
+                  also: Callable[[pl.DataFrame], dict] | None = None) -> MaterializeResult:  # fmt: skip
+    """Publish a warehouse table as published/<customer>/<month>/<table>.csv for its customer alone; `also` then
+    publishes what is derived from the rows (the dispute files) and returns its metadata."""
     customer_id, month = split_key(context.partition_key)
     root = data_root.root
     warehouse = data_root.warehouse
@@ -217,10 +271,15 @@ def publish_table(context: AssetExecutionContext, data_root: DataRootResource, p
         raise Failure(description=f"{customer_id} {month}: {unresolved} row(s) of {table} refer to a line that is no "
                                   "longer in the inbox files; re-run the whole customer-month")  # fmt: skip
     write_csv_atomically(root.published_dir(customer_id, month) / f"{table}.csv", rows, money_columns)
+    try:
+        extra = also(rows) if also is not None else {}
+    except (ContractError, ValueError) as problem:
+        raise Failure(description=f"{customer_id} {month}: {problem}") from None
     return MaterializeResult(
         metadata={
             "rows": rows.height,
             "published_file": MetadataValue.path(f"published/{customer_id}/{month}/{table}.csv"),
+            **extra,
         }
     )
 
@@ -231,12 +290,18 @@ def publish_table(context: AssetExecutionContext, data_root: DataRootResource, p
     group_name=PUBLISH_GROUP,
     kinds={"csv"},
     deps=["findings"],
-    description="published/<customer>/<month>/findings.csv: what to dispute with each carrier, with evidence.",
+    description="published/<customer>/<month>/findings.csv: what to dispute with each carrier, with evidence; and "
+    "disputes-<carrier>.csv per carrier with findings: the same rows with each invoice's date and last day to file.",
 )
 def findings_report(context: AssetExecutionContext, data_root: DataRootResource,
                     pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
+    customer_id, month = split_key(context.partition_key)
+
+    def disputes(rows: pl.DataFrame) -> dict:
+        return publish_disputes(data_root.root, data_root.warehouse, customer_id, month, rows)
+
     return publish_table(context, data_root, pseudonym_key, "findings", FINDINGS_CSV_COLUMNS,
-                         ("billed_amount", "expected_amount", "disputed_amount"))  # fmt: skip
+                         ("billed_amount", "expected_amount", "disputed_amount"), also=disputes)  # fmt: skip
 
 
 @asset(

@@ -49,19 +49,33 @@ def set_value(cell: WriteOnlyCell, value: object) -> WriteOnlyCell:
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a Findings/Savings style table: frame field, header shown, and how it is shown."""
+    """One column of a Findings/Savings style table: frame field, header shown, and how it is shown.
+
+    `width` fixes the column's width (characters); None sizes it from the values, up to `cap`. Text wraps within
+    the width, so a printed page never cuts a value off."""
 
     field: str
     header: str
-    kind: str = "text"  # "text", "wide" (long text, wrapped) or "money"
+    kind: str = "text"  # "text" (short, wrapped when too long), "wide" (running text, wrapped), "money" or "count"
+    width: float | None = None
+    cap: float = 22.0
+    printed: bool = True  # False: a column for filters only (the type codes), left out of the print area
 
     @property
     def is_money(self) -> bool:
         return self.kind == "money"
 
     @property
+    def is_number(self) -> bool:
+        return self.kind in ("money", "count")
+
+    @property
     def is_wide(self) -> bool:
         return self.kind == "wide"
+
+    @property
+    def wraps(self) -> bool:
+        return not self.is_number
 
 
 def check_fits_one_sheet(frame: pl.DataFrame, sheet: str) -> None:
@@ -86,7 +100,7 @@ def _wrapped_lines(columns: list[Column], widths: list[float]) -> pl.Expr:
         (pl.col(c.field).cast(pl.String).str.len_chars() / (width * TEXT_CHARACTERS_PER_WIDTH)).ceil().cast(pl.Int64)
         + pl.col(c.field).cast(pl.String).str.count_matches("\n", literal=True)
         for c, width in zip(columns, widths)
-        if c.is_wide
+        if c.wraps
     ]
     return pl.max_horizontal(pl.lit(1), *counts).alias("__lines")  # nulls count as one line
 
@@ -94,11 +108,11 @@ def _wrapped_lines(columns: list[Column], widths: list[float]) -> pl.Expr:
 def data_rows(frame: pl.DataFrame, columns: list[Column], widths: list[float]) -> Iterator[tuple[int, list]]:
     """(lines, values) of each row of `frame`, in order, streamed from polars a slice at a time.
 
-    `values` follow `columns`: amounts as floats (`excel_number`), text cleaned by `excel_text`'s rules,
-    None where there is nothing to show. `lines` is how many lines the row's wrapped text needs: LibreOffice
+    `values` follow `columns`: amounts as floats (`excel_number`), counts as integers, text cleaned by
+    `excel_text`'s rules, None where there is nothing to show. `lines` is how many lines the row's wrapped text needs: LibreOffice
     does not grow rows to fit wrapped text when it opens a file, and Excel cannot be relied on to either.
     """
-    shown = [pl.col(c.field) if c.is_money else _as_cell_text(c) for c in columns]
+    shown = [pl.col(c.field) if c.is_number else _as_cell_text(c) for c in columns]
     selection = [_wrapped_lines(columns, widths), *shown]
     money = [column.is_money for column in columns]
     for piece in frame.iter_slices(ROWS_PER_CHUNK):

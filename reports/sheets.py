@@ -2,65 +2,98 @@
 
 In a write-only worksheet openpyxl writes the sheet properties, view (frozen pane), and column widths
 when the first row is appended, so every builder sets those before appending anything. Autofilter,
-page setup, tables and charts are written when the sheet is closed and may be set at any point.
+page setup, print titles, tables and charts are written when the sheet is closed and may be set at any point.
+
+Every sheet prints landscape, one page wide, with its header row repeated and the customer, month and page
+number in its header and footer (reports/printing.py). Type codes (UNORDERED_FEATURE...) appear in the workbook
+only in a filter column and on the Glossary sheet; everything else reads them as plain words (reports/labels.py).
 """
 
+import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 import polars as pl
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.filters import AutoFilter
-from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
 from reports import charts, styles
-from reports.cells import Column, check_fits_one_sheet, data_rows, excel_number, excel_text, set_value, text_cell
+from reports.cells import (
+    TEXT_CHARACTERS_PER_WIDTH,
+    Column,
+    check_fits_one_sheet,
+    data_rows,
+    excel_number,
+    excel_text,
+    set_value,
+    text_cell,
+)
+from reports.labels import (
+    CHARGE_TYPE_LABELS,
+    FINDING_LABELS,
+    SAVINGS_LABELS,
+    TERMS,
+    charge_type_label,
+    finding_label,
+    savings_label,
+)
+from reports.printing import print_ready
 from reports.styles import LINE_HEIGHT_POINTS, CellStyle
 
-FINDING_TYPES = (
-    "UNKNOWN_LINE", "CANCELLED_LINE_BILLED", "DUPLICATE_CHARGE", "UNORDERED_FEATURE", "PLAN_RATE_MISMATCH",
-    "FEATURE_RATE_MISMATCH", "USAGE_OVERBILLED", "OVERAGE_RATE_MISMATCH", "INVOICE_TOTAL_MISMATCH",
-)  # fmt: skip
-SAVINGS_TYPES = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE")
+FINDING_TYPES = tuple(FINDING_LABELS)  # in the order the rules run
+SAVINGS_TYPES = tuple(SAVINGS_LABELS)
 MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip; not strftime("%B"): that follows the machine's locale
+TOP_ACTIONS = 5  # savings actions the Summary lists
 
+# Findings and Savings: the printed columns first, the type codes (for filters) last, outside the print area
 FINDINGS_COLUMNS = [
-    Column("carrier", "Carrier"),
-    Column("account_number", "Account"),
-    Column("invoice_number", "Invoice"),
-    Column("msisdn", "MSISDN"),
-    Column("employee_id", "Employee ID"),
-    Column("finding_type", "Finding type"),
-    Column("charge_type", "Charge type"),
-    Column("charge_code", "Charge code"),
+    Column("carrier", "Carrier", cap=16),
+    Column("account_number", "Account", cap=16),
+    Column("invoice_number", "Invoice", cap=16),
+    Column("msisdn", "MSISDN", cap=16),
+    Column("employee_id", "Employee ID", width=11),
+    Column("finding", "Finding", width=20),
     Column("billed_amount", "Billed", "money"),
     Column("expected_amount", "Expected", "money"),
     Column("disputed_amount", "Disputed", "money"),
-    Column("evidence", "Evidence", "wide"),
+    Column("evidence", "Evidence", "wide", width=50),
+    Column("finding_type", "Finding type (code)", printed=False, cap=26),
+    Column("charge_type", "Charge type", printed=False, cap=16),
+    Column("charge_code", "Charge code", printed=False, cap=16),
 ]
 SAVINGS_COLUMNS = [
-    Column("carrier", "Carrier"),
-    Column("msisdn", "MSISDN"),
-    Column("employee_id", "Employee ID"),
-    Column("savings_type", "Savings type"),
-    Column("current_plan_code", "Current plan"),
-    Column("recommended_plan_code", "Recommended plan"),
-    Column("feature_code", "Feature"),
-    Column("monthly_savings", "Monthly savings", "money"),
-    Column("annual_savings", "Annual savings", "money"),
-    Column("rationale", "Rationale", "wide"),
+    Column("rank", "Rank", "count", width=7),
+    Column("action", "Action", width=18),
+    Column("carrier", "Carrier", cap=16),
+    Column("msisdn", "MSISDN", cap=16),
+    Column("employee_id", "Employee ID", width=11),
+    Column("current_plan_code", "Current plan", cap=14),
+    Column("recommended_plan_code", "Recommended plan", cap=16),
+    Column("feature_code", "Feature", cap=12),
+    Column("monthly_savings", "Monthly savings", "money", width=13),
+    Column("annual_savings", "Annual savings", "money", width=13),
+    Column("cumulative_annual_savings", "Cumulative annual", "money", width=14),
+    Column("rationale", "Rationale", "wide", width=46),
+    Column("savings_type", "Savings type (code)", printed=False, cap=26),
 ]
 ALLOCATION_DIMENSIONS = (("cost_center", "Cost center", "CostCenters"), ("department", "Department", "Departments"))
+ALLOCATION_NAMES = {  # rows of an allocation that are not a cost center or department of the roster
+    "no_value": {"cost_center": "(no cost center on the roster)", "department": "(no department on the roster)"},
+    "not_on_roster": "Numbers billed but not on the roster",
+    "account_level": "Account-level: equipment, taxes, surcharges, fees",
+}
 TREND_HEADERS = ("Month", "Invoiced", "Disputed", "Monthly savings")
 CHART_COLUMN = "F"  # charts sit right of the tables, column E is a gap
-SUMMARY_TABLE_WIDTH = 4  # columns A:D
+RIGHT_COLUMN = 6  # the Summary's right half (F:I): the type tables under their charts
+SUMMARY_WIDTHS = {1: 36.0, 2: 16.0, 3: 17.0, 4: 16.0, 6: 30.0, 7: 10.0, 8: 17.0, 9: 16.0}
 FILTER_BUTTON = 3  # characters a header's filter button covers
 
 
@@ -75,6 +108,48 @@ def decimal_total(frame: pl.DataFrame, column: str) -> Decimal:
     return Decimal(0) if total is None else Decimal(total)
 
 
+def wrapped_lines(text: object, width: float) -> int:
+    """Lines a wrapped text needs in a column `width` characters wide (an estimate: the font is proportional)."""
+    if text is None:
+        return 1
+    shown = str(text)
+    return max(1, math.ceil(len(shown) / (width * TEXT_CHARACTERS_PER_WIDTH)) + shown.count("\n"))
+
+
+def _labelled(frame: pl.DataFrame, code_column: str, label_column: str, label) -> pl.DataFrame:
+    """`frame` with a plain-language label of each code (reports/labels.py), computed once per distinct code."""
+    codes = [c for c in frame[code_column].unique().to_list() if c is not None] if frame.height else []
+    labels = pl.DataFrame({code_column: codes, label_column: [label(c) for c in codes]},
+                          schema={code_column: frame.schema[code_column], label_column: pl.String})  # fmt: skip
+    return frame.join(labels, on=code_column, how="left", maintain_order="left").with_columns(
+        pl.col(label_column).fill_null(label(None))
+    )
+
+
+def findings_shown(findings: pl.DataFrame) -> pl.DataFrame:
+    """The findings with their plain label, in findings.csv order."""
+    return _labelled(findings, "finding_type", "finding", finding_label)
+
+
+def ranked_savings(savings: pl.DataFrame) -> pl.DataFrame:
+    """Savings ranked by annual amount (largest first; ties in the rules' order, then by carrier and line), with
+    `rank`, the plain `action` and `cumulative_annual_savings`, the annual savings of the actions up to this one."""
+    order = {t: i for i, t in enumerate(SAVINGS_TYPES)}
+    ranked = (
+        savings.with_columns(
+            pl.col("savings_type").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("__type")
+        )
+        .sort(["annual_savings", "__type", "savings_type", "carrier", "msisdn", "feature_code"],
+              descending=[True, False, False, False, False, False], nulls_last=True, maintain_order=True)  # fmt: skip
+        .drop("__type")
+        .with_columns(
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"),
+            pl.col("annual_savings").fill_null(0).cum_sum().alias("cumulative_annual_savings"),
+        )
+    )
+    return _labelled(ranked, "savings_type", "action", savings_label)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Small sheets: cells placed on a grid, then streamed out row by row
 
@@ -84,8 +159,10 @@ class Grid:
     """Cells of a small sheet by (row, column), 1-based; written in order to a write-only sheet."""
 
     currency: str
+    region: str | None = None
     cells: dict[tuple[int, int], tuple[object, CellStyle | None]] = field(default_factory=dict)
     longest: dict[int, int] = field(default_factory=dict)
+    heights: dict[int, float] = field(default_factory=dict)
 
     def put(self, row: int, column: int, value: object, style: CellStyle | None = None, sized: bool = True) -> None:
         """Place a value; `sized` False for titles and notes that may run over the next columns."""
@@ -97,9 +174,13 @@ class Grid:
 
     def shown(self, value: object) -> str:
         if isinstance(value, Decimal):
-            return styles.money_text(value, self.currency)
+            return styles.money_text(value, self.currency, self.region)
         if isinstance(value, int):
             return f"{value:,}"
+        if isinstance(value, date):
+            return "00/00/0000"
+        if isinstance(value, float):
+            return f"{value:.0%}"
         return str(value)
 
     def put_row(self, row: int, first_column: int, values: Iterable[object], style: CellStyle | None = None,
@@ -109,16 +190,23 @@ class Grid:
             combined = own if style is None else (style if own is None else style.merged(own))
             self.put(row, column, value, combined)
 
+    def tall(self, row: int, lines: int) -> None:
+        """Make `row` tall enough for `lines` lines of wrapped text (LibreOffice does not grow rows itself)."""
+        if lines > 1:
+            self.heights[row] = max(self.heights.get(row, 0), lines * LINE_HEIGHT_POINTS)
+
     @property
     def last_row(self) -> int:
         return max((r for r, _ in self.cells), default=0)
 
-    def set_widths(self, ws, minimum: dict[int, float] | None = None) -> None:
-        """Column widths from the longest value placed; call before `write`."""
+    def set_widths(self, ws, minimum: dict[int, float] | None = None, fixed: dict[int, float] | None = None) -> None:
+        """Column widths from the longest value placed (at least `minimum`), or `fixed`; call before `write`."""
         for column, longest in sorted(self.longest.items()):
             width = styles.column_width(longest)
             if minimum and column in minimum:
                 width = max(width, minimum[column])
+            ws.column_dimensions[get_column_letter(column)].width = width
+        for column, width in sorted((fixed or {}).items()):
             ws.column_dimensions[get_column_letter(column)].width = width
 
     def write(self, ws) -> None:
@@ -126,6 +214,8 @@ class Grid:
         for (row, column), (value, style) in sorted(self.cells.items()):
             by_row.setdefault(row, []).append((column, value, style))
         for row in range(1, self.last_row + 1):
+            if row in self.heights:
+                ws.row_dimensions[row].height = self.heights[row]
             line: list[object] = []
             for column, value, style in by_row.get(row, []):
                 line.extend([None] * (column - 1 - len(line)))
@@ -137,6 +227,7 @@ class Grid:
                 else:
                     line.append(shown)
             ws.append(line)
+            ws.row_dimensions.pop(row, None)
 
 
 def _right(numeric_columns: dict[int, CellStyle]) -> dict[int, CellStyle]:
@@ -144,11 +235,9 @@ def _right(numeric_columns: dict[int, CellStyle]) -> dict[int, CellStyle]:
     return {column: styles.RIGHT for column in numeric_columns}
 
 
-def _landscape_one_page_wide(ws) -> None:
-    ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+def _share(part: Decimal, whole: Decimal) -> float | None:
+    """A fraction for a percent cell; None when the whole is zero."""
+    return None if not whole else float(part / whole)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -177,22 +266,36 @@ def totals_by_type(frame: pl.DataFrame, type_column: str, known: tuple[str, ...]
     ]
 
 
+def ranked_nonzero(totals: list[TypeTotals]) -> list[TypeTotals]:
+    """The types with an amount, largest (first amount) first; ties keep the rules' order. A chart of these has no
+    bar of zero."""
+    return sorted((t for t in totals if t.count and any(t.amounts)), key=lambda t: -t.amounts[-1])
+
+
 def build_summary(wb, report) -> None:
-    """Title, key figures, the three summary tables and two bar charts drawn from them."""
+    """Title, key figures, what to file and what to change first, the summary tables and bar charts of the types
+    that have an amount."""
     ws = wb.create_sheet("Summary")
-    currency = report.currency
-    money = styles.money(currency)
+    currency, region = report.currency, report.region
+    money = styles.money(currency, region)
+    day = styles.date(region)
     count = styles.COUNT
-    grid = Grid(currency)
+    grid = Grid(currency, region)
+    disputes = report.dispute_rows
+    ranked = ranked_savings(report.savings)
 
     findings_total = decimal_total(report.findings, "disputed_amount")
     monthly_total = decimal_total(report.savings, "monthly_savings")
     annual_total = decimal_total(report.savings, "annual_savings")
     invoiced_total = decimal_total(report.invoiced, "invoiced_total")
     invoices = int(report.invoiced["invoices"].sum()) if report.invoiced.height else 0
+    top = ranked.head(TOP_ACTIONS)
+    top_total = decimal_total(top, "annual_savings")
+    first_deadline = disputes["last_day_to_file"].min() if disputes.height else None
+    account_level = decimal_total(report.account_charges, "billed_total")
 
     grid.put(1, 1, f"Telecom expense report: {report.customer_name}", styles.TITLE, sized=False)
-    grid.put(2, 1, f"Customer {report.customer_id} · {month_title(report.billing_month)} · amounts in {currency}",
+    grid.put(2, 1, f"{month_title(report.billing_month)} · customer {report.customer_id} · amounts in {currency}",
              styles.SUBTITLE, sized=False)  # fmt: skip
 
     grid.put(4, 1, "Key figures", styles.SECTION, sized=False)
@@ -204,9 +307,12 @@ def build_summary(wb, report) -> None:
         ("Invoiced total", invoiced_total, money),
         ("Findings", report.findings.height, count),
         ("Disputed total", findings_total, money),
+        ("Earliest last day to file a dispute", first_deadline or "none", day if first_deadline else styles.RIGHT),
         ("Savings opportunities", report.savings.height, count),
         ("Monthly savings", monthly_total, money),
         ("Annual savings", annual_total, money),
+        (f"Annual savings of the top {min(TOP_ACTIONS, ranked.height)} actions", top_total, money),
+        ("Account-level charges (not on a line)", account_level, money),
     ]
     row = 5
     for label, value, value_style in key_figures:
@@ -220,7 +326,49 @@ def build_summary(wb, report) -> None:
         grid.put(row, 1, "No savings opportunities this month.", styles.NOTE, sized=False)
         row += 1
 
+    # what to file: one line per carrier, the amount to claim and the first deadline among its invoices
     row += 1
+    grid.put(row, 1, "Disputes to file, by carrier (details: Disputes to file)", styles.SECTION, sized=False)
+    columns = {2: count, 3: money, 4: day}
+    grid.put_row(row + 1, 1, ("Carrier", "Findings", "Amount to claim", "Earliest last day"), styles.HEADER,
+                 _right(columns))  # fmt: skip
+    row += 2
+    by_carrier = (
+        disputes.group_by("carrier")
+        .agg(pl.len().alias("n"), pl.col("disputed_amount").sum().alias("claim"), pl.col("last_day_to_file").min())
+        .sort("carrier")
+    )
+    for carrier, n, claim, deadline in by_carrier.iter_rows():
+        grid.put_row(row, 1, (carrier, n, Decimal(claim or 0), deadline), styles_by_column=columns)
+        row += 1
+    if not by_carrier.height:
+        grid.put(row, 1, "Nothing to dispute this month.", styles.NOTE, sized=False)
+        row += 1
+    grid.put_row(row, 1, ("Total", disputes.height, decimal_total(disputes, "disputed_amount"), first_deadline),
+                 styles.TOTAL, columns)  # fmt: skip
+    row += 2
+
+    # what to change first: the largest savings, with a running total
+    grid.put(row, 1, f"Top {TOP_ACTIONS} savings actions (all of them: Savings)", styles.SECTION, sized=False)
+    columns = {3: money, 4: money}
+    grid.put_row(row + 1, 1, ("Action", "Line", "Annual savings", "Cumulative"), styles.HEADER, _right(columns))
+    row += 2
+    for rank, action, msisdn, annual, cumulative in top.select(
+        "rank", "action", "msisdn", "annual_savings", "cumulative_annual_savings"
+    ).iter_rows():
+        grid.put_row(row, 1, (f"{rank}. {action}", msisdn or "", Decimal(annual or 0), Decimal(cumulative or 0)),
+                     styles_by_column=columns)  # fmt: skip
+        row += 1
+    if not top.height:
+        grid.put(row, 1, "No savings opportunities this month.", styles.NOTE, sized=False)
+        row += 1
+    grid.put_row(row, 1, (f"The top {top.height} actions save a year", None, top_total, None), styles.TOTAL, columns)
+    if ranked.height > top.height:
+        row += 1
+        grid.put_row(row, 1, (f"All {ranked.height} actions save a year", None, annual_total, None),
+                     styles_by_column=columns)  # fmt: skip
+    row += 2
+
     grid.put(row, 1, "Invoiced by carrier and account", styles.SECTION, sized=False)
     columns = {3: count, 4: money}
     grid.put_row(row + 1, 1, ("Carrier", "Account", "Invoices", "Invoiced total"), styles.HEADER, _right(columns))
@@ -234,62 +382,80 @@ def build_summary(wb, report) -> None:
         grid.put(row, 1, "No invoices this month.", styles.NOTE, sized=False)
         row += 1
     grid.put_row(row, 1, ("Total", None, invoices, invoiced_total), styles.TOTAL, columns)
-    row += 2
 
-    grid.put(row, 1, "Disputed by finding type", styles.SECTION, sized=False)
-    disputed_header = row + 1
-    columns = {2: count, 3: money}
-    grid.put_row(disputed_header, 1, ("Finding type", "Findings", "Disputed total"), styles.HEADER, _right(columns))
-    row = disputed_header + 1
-    for totals in totals_by_type(report.findings, "finding_type", FINDING_TYPES, ("disputed_amount",)):
-        grid.put_row(row, 1, (totals.name, totals.count, totals.amounts[0]), styles_by_column=columns)
-        row += 1
-    disputed_last = row - 1
-    grid.put_row(row, 1, ("Total", report.findings.height, findings_total), styles.TOTAL, columns)
-    row += 2
+    # right half: each type table under its chart (types with an amount only, largest first), charts drawn last
+    number_format = styles.axis_format(currency, region)
+    placed_charts = []
+    right = 4
+    disputed_types = ranked_nonzero(
+        totals_by_type(report.findings, "finding_type", FINDING_TYPES, ("disputed_amount",))
+    )
+    if disputed_types:
+        chart_row, right = right, right + charts.rows_spanned(len(disputed_types)) + 1
+    grid.put(right, RIGHT_COLUMN, "Disputed by finding type", styles.SECTION, sized=False)
+    disputed_header = right + 1
+    columns = {RIGHT_COLUMN + 1: count, RIGHT_COLUMN + 2: money}
+    grid.put_row(disputed_header, RIGHT_COLUMN, ("Finding", "Findings", "Disputed total"), styles.HEADER,
+                 _right(columns))  # fmt: skip
+    right = disputed_header + 1
+    for totals in disputed_types:
+        grid.put_row(right, RIGHT_COLUMN, (finding_label(totals.name), totals.count, totals.amounts[0]),
+                     styles_by_column=columns)  # fmt: skip
+        right += 1
+    grid.put_row(right, RIGHT_COLUMN, ("Total", report.findings.height, findings_total), styles.TOTAL, columns)
+    grid.put(right + 1, RIGHT_COLUMN, f"No findings of the other {len(FINDING_TYPES) - len(disputed_types)} types "
+                                      "this month (all of them: Glossary).", styles.SUBTITLE, sized=False)  # fmt: skip
+    if disputed_types:
+        placed_charts.append((charts.amounts_by_category_chart(
+            ws, "Disputed by finding type", RIGHT_COLUMN, RIGHT_COLUMN + 2, disputed_header, right - 1, number_format
+        ), chart_row))  # fmt: skip
+    right += 3
 
-    grid.put(row, 1, "Savings by type", styles.SECTION, sized=False)
-    savings_header = row + 1
-    columns = {2: count, 3: money, 4: money}
-    grid.put_row(savings_header, 1, ("Savings type", "Opportunities", "Monthly savings", "Annual savings"),
+    savings_types = ranked_nonzero(
+        totals_by_type(report.savings, "savings_type", SAVINGS_TYPES, ("monthly_savings", "annual_savings"))
+    )
+    if savings_types:
+        chart_row, right = right, right + charts.rows_spanned(len(savings_types)) + 1
+    grid.put(right, RIGHT_COLUMN, "Savings by type", styles.SECTION, sized=False)
+    savings_header = right + 1
+    columns = {RIGHT_COLUMN + 1: count, RIGHT_COLUMN + 2: money, RIGHT_COLUMN + 3: money}
+    grid.put_row(savings_header, RIGHT_COLUMN, ("Action", "Lines", "Monthly savings", "Annual savings"),
                  styles.HEADER, _right(columns))  # fmt: skip
-    row = savings_header + 1
-    for totals in totals_by_type(report.savings, "savings_type", SAVINGS_TYPES, ("monthly_savings", "annual_savings")):
-        grid.put_row(row, 1, (totals.name, totals.count, *totals.amounts), styles_by_column=columns)
-        row += 1
-    savings_last = row - 1
-    grid.put_row(row, 1, ("Total", report.savings.height, monthly_total, annual_total), styles.TOTAL, columns)
+    right = savings_header + 1
+    for totals in savings_types:
+        grid.put_row(right, RIGHT_COLUMN, (savings_label(totals.name), totals.count, *totals.amounts),
+                     styles_by_column=columns)  # fmt: skip
+        right += 1
+    grid.put_row(right, RIGHT_COLUMN, ("Total", report.savings.height, monthly_total, annual_total), styles.TOTAL,
+                 columns)  # fmt: skip
+    if savings_types:
+        placed_charts.append((charts.amounts_by_category_chart(
+            ws, "Annual savings by action", RIGHT_COLUMN, RIGHT_COLUMN + 3, savings_header, right - 1, number_format
+        ), chart_row))  # fmt: skip
 
     ws.sheet_view.showGridLines = False  # a report page, not a data grid
-    grid.set_widths(ws, minimum={column: 16.0 for column in range(2, SUMMARY_TABLE_WIDTH + 1)})
-    ws.column_dimensions["E"].width = 3
-    _landscape_one_page_wide(ws)
+    grid.set_widths(ws, minimum=SUMMARY_WIDTHS)
+    ws.column_dimensions[get_column_letter(RIGHT_COLUMN - 1)].width = 3
+    print_ready(ws, report, month_title(report.billing_month))
     grid.write(ws)
-
-    number_format = styles.currency_format(currency)
-    disputed_chart = charts.amounts_by_category_chart(
-        ws, "Disputed by finding type", 1, 3, disputed_header, disputed_last, number_format
-    )
-    savings_chart = charts.amounts_by_category_chart(
-        ws, "Monthly savings by type", 1, 3, savings_header, savings_last, number_format
-    )
-    # both charts at the top right, where the reader looks first
-    ws.add_chart(disputed_chart, f"{CHART_COLUMN}4")
-    ws.add_chart(savings_chart, f"{CHART_COLUMN}20")
+    for chart, chart_row in placed_charts:
+        ws.add_chart(chart, f"{get_column_letter(RIGHT_COLUMN)}{chart_row}")
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Findings and Savings: large, rows streamed from polars into openpyxl's write-only sheet
 
 
-def _longest_shown(frame: pl.DataFrame, column: Column, currency: str) -> int:
+def _longest_shown(frame: pl.DataFrame, column: Column, currency: str, region: str | None) -> int:
     """Characters of the longest value as displayed, computed in polars without materialising rows."""
     if not frame.height:
         return 0
     series = frame[column.field]
     if column.is_money:
         extremes = [v for v in (series.min(), series.max()) if v is not None]
-        return max((len(styles.money_text(Decimal(v), currency)) for v in extremes), default=0)
+        return max((len(styles.money_text(Decimal(v), currency, region)) for v in extremes), default=0)
+    if column.is_number:
+        return len(f"{series.max() or 0:,}")
     if series.dtype != pl.String:
         series = series.cast(pl.String)
     longest = series.str.len_chars().max()
@@ -302,26 +468,44 @@ def _styled_cell(ws, style_name: str) -> WriteOnlyCell:
     return cell
 
 
-def build_data_sheet(wb, title: str, frame: pl.DataFrame, columns: list[Column], currency: str,
+def column_widths(frame: pl.DataFrame, columns: list[Column], currency: str, region: str | None) -> list[float]:
+    """Fixed widths where a column has one; else from the longest value (and the header beside its filter
+    button), up to the column's cap: longer text wraps."""
+    widths = []
+    for column in columns:
+        if column.width is not None:
+            widths.append(column.width)
+            continue
+        longest = max(len(column.header) + FILTER_BUTTON, _longest_shown(frame, column, currency, region))
+        width = styles.column_width(longest, wide=column.is_wide)
+        widths.append(width if column.is_number else min(width, column.cap))
+    return widths
+
+
+def build_data_sheet(wb, title: str, frame: pl.DataFrame, columns: list[Column], report,
                      data_styles: dict[str, str]) -> None:  # fmt: skip
     """Header row, widths, frozen header, autofilter over all rows, then every row of `frame`, streamed.
 
-    `data_styles` maps column kinds to the named styles of `styles.add_data_styles`.
+    `data_styles` maps column kinds to the named styles of `styles.add_data_styles`. The printed columns come
+    first; the print area leaves out the filter-only ones.
     """
     check_fits_one_sheet(frame, title)
     ws = wb.create_sheet(title)
-    widths = []
-    for index, column in enumerate(columns, start=1):
-        longest = max(len(column.header) + FILTER_BUTTON, _longest_shown(frame, column, currency))
-        widths.append(styles.column_width(longest, wide=column.is_wide))
-        ws.column_dimensions[get_column_letter(index)].width = widths[-1]
+    widths = column_widths(frame, columns, report.currency, report.region)
+    for index, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(index)].width = width
     ws.freeze_panes = "A2"
-    ws.print_title_rows = "1:1"
-    _landscape_one_page_wide(ws)
     last_column = get_column_letter(len(columns))
+    last_printed = get_column_letter(sum(1 for c in columns if c.printed))
+    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1",
+                print_area=f"A1:{last_printed}{frame.height + 1}")  # fmt: skip
     ws.auto_filter = AutoFilter(ref=f"A1:{last_column}{frame.height + 1}")
 
-    ws.append([(styles.NUMBER_HEADER if c.is_money else styles.HEADER).cell(ws, c.header) for c in columns])
+    header_lines = max(wrapped_lines(c.header, max(w - FILTER_BUTTON - 1, 1)) for c, w in zip(columns, widths))
+    if header_lines > 1:
+        ws.row_dimensions[1].height = header_lines * LINE_HEIGHT_POINTS
+    ws.append([(styles.NUMBER_HEADER if c.is_number else styles.HEADER).cell(ws, c.header) for c in columns])
+    ws.row_dimensions.pop(1, None)
     # One styled cell per column, refilled for every row: a write-only sheet writes each row as it is appended,
     # so the cells are free again once `append` returns (a cell and a style lookup per value would cost twice as much)
     column_cells = [_styled_cell(ws, data_styles[column.kind]) for column in columns]
@@ -338,38 +522,58 @@ def build_data_sheet(wb, title: str, frame: pl.DataFrame, columns: list[Column],
 # Cost allocation
 
 
+def allocation_name(dimension: str, kind: str, name: str | None) -> str:
+    if kind == "no_value":
+        return ALLOCATION_NAMES["no_value"][dimension]
+    if kind in ("not_on_roster", "account_level"):
+        return ALLOCATION_NAMES[kind]
+    return name if name is not None else ALLOCATION_NAMES["no_value"][dimension]
+
+
 def build_cost_allocation(wb, report) -> None:
-    """The two allocations side by side, each an Excel table with its own filter buttons, one frozen header row.
+    """The two allocations side by side, each an Excel table with its own filter buttons, one frozen header row;
+    below them, the account-level charges by charge type.
 
     Side by side rather than stacked: a sheet has a single autofilter and a single frozen pane, and with
-    both tables starting on row 1 each keeps its header in view and its own filter (Excel tables).
+    both tables starting on row 1 each keeps its header in view and its own filter (Excel tables). Charges the
+    carrier bills to the account (equipment, taxes, surcharges, fees) belong to no line, so to no cost center:
+    they are a row of their own, without a line count, and broken down by charge type underneath.
     """
     ws = wb.create_sheet("Cost allocation")
-    currency = report.currency
-    money = styles.money(currency)
-    grid = Grid(currency)
+    currency, region = report.currency, report.region
+    money = styles.money(currency, region)
+    grid = Grid(currency, region)
     frame = report.cost_allocation
+    if "kind" not in frame.columns:
+        frame = frame.with_columns(pl.lit("line").alias("kind"))
     unknown = sorted(set(frame["dimension"].unique().to_list()) - {d for d, _, _ in ALLOCATION_DIMENSIONS})
     if unknown:
         raise ValueError(f"cost_allocation: unknown dimension(s) {unknown}; expected cost_center or department")
 
     tables = []
+    last_rows = []
     for position, (dimension, header, table_name) in enumerate(ALLOCATION_DIMENSIONS):
-        first_column = 1 + position * 4
-        headers = (header, "Lines", "Billed total")
-        columns = {first_column + 1: styles.COUNT, first_column + 2: money}
+        first_column = 1 + position * 5
+        headers = (header, "Lines", "Billed total", "Share")
+        columns = {first_column + 1: styles.COUNT, first_column + 2: money, first_column + 3: styles.PERCENT}
         grid.put_row(1, first_column, headers, styles.HEADER, _right(columns))
-        rows = frame.filter(pl.col("dimension") == dimension).select("name", "lines", "billed_total")
+        rows = frame.filter(pl.col("dimension") == dimension)
+        whole = decimal_total(rows, "billed_total")
         row = 2
-        for name, lines, billed in rows.iter_rows():
-            grid.put_row(row, first_column, (name, lines, Decimal(billed or 0)), styles_by_column=columns)
+        for kind, name, lines, billed in rows.select("kind", "name", "lines", "billed_total").iter_rows():
+            amount = Decimal(billed or 0)
+            shown_name = allocation_name(dimension, kind, name)
+            line_count = lines if kind in ("line", "no_value") else None  # account-level charges have no line
+            style = styles.BOLD if kind == "account_level" else None
+            grid.put_row(row, first_column, (shown_name, line_count, amount, _share(amount, whole)), style, columns)
             row += 1
         # an Excel table needs at least one data row: an empty allocation keeps one blank row
         last_table_row = max(row - 1, 2)
-        total_lines = int(rows["lines"].sum()) if rows.height else 0
-        grid.put_row(last_table_row + 1, first_column, ("Total", total_lines, decimal_total(rows, "billed_total")),
+        total_lines = int(rows["lines"].drop_nulls().sum()) if rows.height else 0
+        grid.put_row(last_table_row + 1, first_column, ("Total", total_lines, whole, 1.0 if whole else None),
                      styles.TOTAL, columns)  # fmt: skip
-        ref = f"{get_column_letter(first_column)}1:{get_column_letter(first_column + 2)}{last_table_row}"
+        last_rows.append(last_table_row + 1)
+        ref = f"{get_column_letter(first_column)}1:{get_column_letter(first_column + 3)}{last_table_row}"
         tables.append(
             Table(
                 displayName=table_name,
@@ -381,10 +585,33 @@ def build_cost_allocation(wb, report) -> None:
             )
         )
 
-    grid.set_widths(ws, minimum={1: 16.0, 5: 16.0, 3: 14.0, 7: 14.0})
-    ws.column_dimensions["D"].width = 3
+    # the account-level charges by charge type, under the allocations
+    row = max(last_rows) + 2
+    grid.put(row, 1, "Account-level charges by type", styles.SECTION, sized=False)
+    grid.put(row + 1, 1, "Billed to the carrier account, not to a phone line, so no cost center or department "
+                         "follows from the invoice: allocate them by head count or to a central cost center.",
+             styles.SUBTITLE, sized=False)  # fmt: skip
+    columns = {2: styles.COUNT, 3: money, 4: styles.PERCENT}
+    grid.put_row(row + 2, 1, ("Charge type", "Charges", "Amount", "Share"), styles.HEADER, _right(columns))
+    row += 3
+    charges = report.account_charges
+    account_total = decimal_total(charges, "billed_total")
+    for charge_type, n, billed in charges.select("charge_type", "charges", "billed_total").iter_rows():
+        amount = Decimal(billed or 0)
+        grid.put_row(row, 1, (charge_type_label(charge_type), n, amount, _share(amount, account_total)),
+                     styles_by_column=columns)  # fmt: skip
+        row += 1
+    if not charges.height:
+        grid.put(row, 1, "No account-level charges this month.", styles.NOTE, sized=False)
+        row += 1
+    total_charges = int(charges["charges"].sum()) if charges.height else 0
+    grid.put_row(row, 1, ("Total", total_charges, account_total, 1.0 if account_total else None), styles.TOTAL,
+                 columns)  # fmt: skip
+
+    grid.set_widths(ws, minimum={1: 24.0, 6: 24.0, 2: 9.0, 7: 9.0, 3: 14.0, 8: 14.0, 4: 9.0, 9: 9.0})
+    ws.column_dimensions["E"].width = 3
     ws.freeze_panes = "A2"
-    _landscape_one_page_wide(ws)
+    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1")
     grid.write(ws)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="In write-only mode you must add table columns manually")
@@ -397,25 +624,82 @@ def build_cost_allocation(wb, report) -> None:
 
 
 def build_trend(wb, report) -> None:
-    """The months' amounts and a line chart of them (no chart when there are no months)."""
+    """The months' amounts and two charts of them, each on one axis of its own: invoiced per month, and disputed
+    and monthly savings per month (a few percent of the invoiced amount, they would lie flat beside it). A chart
+    or series that would only draw zeros is left out."""
     ws = wb.create_sheet("Trend")
-    currency = report.currency
-    money = styles.money(currency)
-    grid = Grid(currency)
-    columns = {2: money, 3: money, 4: money}
-    grid.put_row(1, 1, TREND_HEADERS, styles.HEADER, _right(columns))
+    currency, region = report.currency, report.region
+    money = styles.money(currency, region)
+    grid = Grid(currency, region)
+    columns = {1: styles.MONTH, 2: money, 3: money, 4: money}
+    grid.put_row(1, 1, TREND_HEADERS, styles.HEADER, _right({2: money, 3: money, 4: money}))
     row = 2
-    for month, invoiced, disputed, savings in report.trend.select(
-        "billing_month", "invoiced_total", "disputed_total", "monthly_savings"
-    ).iter_rows():
-        grid.put_row(row, 1, (month, Decimal(invoiced or 0), Decimal(disputed or 0), Decimal(savings or 0)),
+    trend = report.trend.select("billing_month", "invoiced_total", "disputed_total", "monthly_savings")
+    for month, invoiced, disputed, savings in trend.iter_rows():
+        first_day = date(int(month[:4]), int(month[5:7]), 1)
+        grid.put_row(row, 1, (first_day, Decimal(invoiced or 0), Decimal(disputed or 0), Decimal(savings or 0)),
                      styles_by_column=columns)  # fmt: skip
         row += 1
-    grid.set_widths(ws, minimum={1: 10.0, 2: 14.0, 3: 14.0, 4: 16.0})
+    grid.set_widths(ws, minimum={1: 12.0, 2: 16.0, 3: 16.0, 4: 18.0})
     ws.column_dimensions["E"].width = 3
     ws.freeze_panes = "A2"
-    _landscape_one_page_wide(ws)
+    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1")
     grid.write(ws)
-    if report.trend.height:
-        chart = charts.trend_chart(ws, "Monthly trend", 1, report.trend.height + 1, styles.currency_format(currency))
-        ws.add_chart(chart, f"{CHART_COLUMN}2")
+    if not trend.height:
+        return
+    number_format = styles.axis_format(currency, region)
+    last = trend.height + 1
+
+    def nonzero(column: str) -> bool:
+        return any(value for value in trend[column].to_list())
+
+    if nonzero("invoiced_total"):
+        ws.add_chart(charts.trend_chart(ws, "Invoiced per month", [2], 1, last, number_format), f"{CHART_COLUMN}2")
+    recovered = [index for index, column in ((3, "disputed_total"), (4, "monthly_savings")) if nonzero(column)]
+    if recovered:
+        ws.add_chart(charts.trend_chart(ws, "Disputed and monthly savings per month", recovered, 1, last,
+                                        number_format), f"{CHART_COLUMN}21")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Glossary
+
+
+GLOSSARY_WIDTHS = {1: 34.0, 2: 28.0, 3: 90.0}
+
+
+def build_glossary(wb, report) -> None:
+    """Every finding and savings type in plain words with its code (as in the CSV files), and the words of the
+    report a reader may not know."""
+    ws = wb.create_sheet("Glossary")
+    grid = Grid(report.currency, report.region)
+    grid.put_row(1, 1, ("Name in this report", "Code in the CSV files", "What it means"), styles.HEADER)
+    row = 3
+    sections = (
+        ("Findings: money to claim back from a carrier (Findings, Disputes to file)", FINDING_LABELS),
+        ("Savings: money to stop spending (Savings)", SAVINGS_LABELS),
+    )
+    for title, labels in sections:
+        grid.put(row, 1, title, styles.SECTION, sized=False)
+        row += 1
+        for code, (label, meaning) in labels.items():
+            grid.put_row(row, 1, (label, code, meaning), styles.WRAPPED)
+            grid.tall(row, max(wrapped_lines(label, GLOSSARY_WIDTHS[1]), wrapped_lines(meaning, GLOSSARY_WIDTHS[3])))
+            row += 1
+        row += 1
+    grid.put(row, 1, "Words used in this report", styles.SECTION, sized=False)
+    row += 1
+    for term, meaning in TERMS:
+        grid.put_row(row, 1, (term, None, meaning), styles.WRAPPED)
+        grid.tall(row, wrapped_lines(meaning, GLOSSARY_WIDTHS[3]))
+        row += 1
+    row += 1
+    grid.put(row, 1, "Charge types of an invoice", styles.SECTION, sized=False)
+    row += 1
+    for code, label in CHARGE_TYPE_LABELS.items():
+        grid.put_row(row, 1, (label, code, None), styles.WRAPPED)
+        row += 1
+    grid.set_widths(ws, fixed=GLOSSARY_WIDTHS)
+    ws.freeze_panes = "A2"
+    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1")
+    grid.write(ws)

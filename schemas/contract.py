@@ -36,6 +36,7 @@ class _Strict(BaseModel):
 
 
 DEFAULT_RETENTION_MONTHS = 24
+DEFAULT_DISPUTE_WINDOW_DAYS = 90  # AT&T's agreements: 90 days from the invoice date; assumed unless a contract says
 
 
 class CustomerSettings(_Strict):
@@ -150,6 +151,7 @@ class Contract(_Strict):
     plans: list[Plan] = Field(min_length=1)
     features: list[Feature] = Field(default_factory=list)
     roaming: RoamingRates
+    dispute_window_days: int = DEFAULT_DISPUTE_WINDOW_DAYS  # days after the invoice date the carrier accepts disputes
 
     def discounted_fee(self, plan: Plan) -> Decimal:
         """fee(p): the plan's monthly fee after the contract discount, rounded half-up to cents."""
@@ -163,6 +165,14 @@ class Contract(_Strict):
         return value
 
     _discount = field_validator("discount_pct", mode="before")(_decimal_validator("quantity"))
+
+    @field_validator("dispute_window_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: object) -> int:
+        text = str(value).strip()
+        if isinstance(value, bool) or not re.fullmatch(r"\d{1,4}", text) or int(text) < 1:
+            raise ValueError(f"{value!r} is not a whole number of days of at least 1 (such as 90)")
+        return int(text)
 
     @field_validator("plans")
     @classmethod

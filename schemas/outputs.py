@@ -10,3 +10,16 @@ SAVINGS_CSV_COLUMNS = [
     "customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type", "current_plan_code",
     "recommended_plan_code", "feature_code", "monthly_savings", "annual_savings", "currency", "rationale",
 ]  # fmt: skip
+# disputes-<carrier>.csv: one row per finding of that carrier, ready to attach to the carrier's dispute form
+DISPUTES_CSV_COLUMNS = [
+    "carrier", "account_number", "invoice_number", "invoice_date", "last_day_to_file", "msisdn", "finding_type",
+    "finding", "charge_type", "charge_code", "billed_amount", "expected_amount", "disputed_amount", "currency",
+    "evidence",
+]  # fmt: skip
+DISPUTES_CSV_AMOUNTS = ("billed_amount", "expected_amount", "disputed_amount")
+DISPUTES_FILE_PREFIX = "disputes-"
+
+
+def disputes_file_name(carrier: str) -> str:
+    """published/<customer>/<month>/disputes-<carrier>.csv (carrier ids are 2-63 of a-z, 0-9 and -)."""
+    return f"{DISPUTES_FILE_PREFIX}{carrier}.csv"
