@@ -91,7 +91,11 @@ def test_local_delivery_and_links(tmp_path):
     run = tem("run", "--data-root", str(root), env_extra={}, home=tmp_path / "home")
     assert run.returncode == 0, run.stderr[-2000:]
     manifest = json.loads((root / "published" / "acme" / "2026-06" / MANIFEST).read_text())
-    assert {f["name"] for f in manifest["files"]} == {"report.xlsx", "findings.csv", "savings.csv", "quarantine.csv"}
+    names = {f["name"] for f in manifest["files"]}
+    disputes = {n for n in names if n.startswith("disputes-")}  # one per carrier with findings
+    assert names - disputes == {"report.xlsx", "findings.csv", "savings.csv", "quarantine.csv"}
+    assert {n for n in (root / "published" / "acme" / "2026-06").iterdir() if n.name.startswith("disputes-")} == {
+        root / "published" / "acme" / "2026-06" / n for n in disputes}
     links = tem("reports", "url", "--data-root", str(root), "--customer", "acme", "--month", "2026-06",
                 env_extra={}, home=tmp_path / "home")  # fmt: skip
     assert links.returncode == 0
@@ -122,8 +126,11 @@ def test_s3_delivery_through_presigned_links(tmp_path, s3_endpoint):
     assert run.returncode == 0, run.stderr[-2000:]
 
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"])
-    assert keys == sorted(f"reports/v1/{c}/2026-06/{n}" for c in ("acme", "globex")
-                          for n in ("findings.csv", "manifest.json", "quarantine.csv", "report.xlsx", "savings.csv"))  # fmt: skip
+    published = {f"reports/v1/{p.relative_to(root / 'published').as_posix()}"
+                 for p in (root / "published").glob("*/2026-06/*") if p.is_file() and p.name != "manifest.json"}
+    assert keys == sorted(published | {f"reports/v1/{c}/2026-06/manifest.json" for c in ("acme", "globex")})
+    assert {k.rsplit("/", 1)[1] for k in keys} >= {"findings.csv", "manifest.json", "quarantine.csv", "report.xlsx",
+                                                    "savings.csv"}  # fmt: skip
     for key in keys:
         assert client.head_object(Bucket=BUCKET, Key=key)["ServerSideEncryption"] == "AES256"
 
