@@ -113,7 +113,18 @@ class ObjectStore(ABC):
 
     def manifest(self, customer_id: str, month: str) -> dict | None:
         data = self.get_bytes(object_key(customer_id, month, MANIFEST))
-        return None if data is None else json.loads(data)
+        if data is None:
+            return None
+        try:
+            document = json.loads(data)
+            names = [entry["name"] for entry in document["files"]]
+        except (ValueError, TypeError, KeyError):
+            raise DeliveryError(f"{customer_id} {month}: {MANIFEST} is damaged (not a manifest of this pipeline); "
+                                "run tem run for that month again to deliver it anew") from None  # fmt: skip
+        if not all(isinstance(name, str) for name in names):
+            raise DeliveryError(f"{customer_id} {month}: {MANIFEST} is damaged (a file name is not text); "
+                                "run tem run for that month again to deliver it anew")  # fmt: skip
+        return document
 
 
 class LocalStore(ObjectStore):

@@ -54,3 +54,19 @@ def test_an_unexpected_error_reaches_the_summary_as_one_line(tmp_path):
     failures = [line for line in run.stderr.splitlines() if line.startswith("FAILED acme 2026-06:")]
     assert failures and all("FileExistsError: [Errno 17] File exists:" in line for line in failures), run.stderr[-3000:]
     assert not any("DagsterExecutionStepExecutionError" in line for line in failures)
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b'{"files": [{"size": 1}]}', b'{"files": [{"name": 7}]}'])
+def test_a_damaged_manifest_is_one_line_from_reports_url(tmp_path, content):
+    root = tmp_path / "root"
+    write_customer(root, "acme")
+    folder = root / "published" / "acme" / "2026-06"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_bytes(content)
+    run = tem("reports", "url", "--data-root", str(root), "--customer", "acme", "--month", "2026-06",
+              home=tmp_path / "home")  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "tem: acme 2026-06: manifest.json is damaged (not a manifest of this pipeline); run tem run for that month "
+        "again to deliver it anew"] or "a file name is not text" in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
