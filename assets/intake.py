@@ -14,6 +14,7 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from assets.parsing import ParseContext, concat_quarantine, parse_table, quarantine_entries
+from assets.privacy.processing_log import identifier_in
 from assets.pseudonymize import Pseudonymizer
 from assets.readers import InputFileError, read_text_frame
 from pipelines.layout import DataRoot, LinkRefused
@@ -25,6 +26,22 @@ from schemas.tables import (DEVICE_USAGE, INVOICE_CHARGES, LINEAGE_COLUMNS, MODE
 class SourceFile:
     path: Path
     name: str  # path relative to the customer-month drop folder, e.g. "invoices/inv-1001.csv"
+    ref: str = ""  # how stored tables, metadata and messages name it: the name, unless that could identify someone
+
+    def __post_init__(self):
+        if not self.ref:
+            object.__setattr__(self, "ref", self.name)
+
+
+def file_reference(name: str, position: int) -> str:
+    """The name a file is stored under: its own, or, when the name holds something that could identify a person
+    (a long number such as a phone number or an IMEI, an email address), its position in the folder's name
+    order, e.g. `usage/file-2.csv`. Publishing maps it back to the name from the customer's own inbox."""
+    if identifier_in(name) is None:
+        return name
+    folder, _, base = name.rpartition("/")
+    suffix = Path(base).suffix.lower()
+    return f"{folder}/file-{position}{suffix}" if folder else f"file-{position}{suffix}"
 
 
 # which files of a drop feed which table, and the file types the contract allows for each
@@ -64,7 +81,7 @@ def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) ->
         if path.suffix.lower() not in allowed:
             expected = " or ".join(sorted(allowed))
             raise InputFileError(f"inbox/{customer_id}/{month}/{name}: unsupported file type; expected {expected}")
-        files.append(SourceFile(path, name))
+        files.append(SourceFile(path, name, file_reference(name, len(files) + 1)))
     return files
 
 
@@ -172,9 +189,9 @@ def _text_chunks(spec: TableSpec, files: list[SourceFile], chunk_rows: int | Non
     chunks of at most `chunk_rows` rows (None: all files at once)."""
     frames = []
     for source in files:
-        frame = read_text_frame(source.path, source.name, spec.required_headers)
+        frame = read_text_frame(source.path, source.ref, spec.required_headers)
         known = [c.name for c in spec.columns if c.name in frame.columns]
-        frame = frame.select("source_row", *known).with_columns(pl.lit(source.name).alias("source_file"))
+        frame = frame.select("source_row", *known).with_columns(pl.lit(source.ref).alias("source_file"))
         if chunk_rows is None:
             frames.append(frame)
         elif frame.height:
@@ -223,7 +240,7 @@ def ingest_table(spec: TableSpec, files: list[SourceFile], context: ParseContext
         accepted=pl.concat(accepted, how="vertical"),
         rejected=pl.concat(rejected),
         quarantine=concat_quarantine(quarantines).sort("file", "row", "column"),
-        accounting=_file_totals(accounting, [f.name for f in files]),
+        accounting=_file_totals(accounting, [f.ref for f in files]),
         seconds=clock.laps,
     )
 

@@ -87,19 +87,19 @@ def restore_withheld_values(data_root: DataRoot, customer_id: str, month: str, t
     withheld = quarantine.filter(pl.col("value").is_null())
     if not withheld.height:
         return quarantine
-    files = {f.name: f for f in drop_files(data_root, customer_id, month, table)}
+    files = {f.ref: f for f in drop_files(data_root, customer_id, month, table)}
     restored = []
     for file_name, rows in withheld.group_by("file", maintain_order=True):
         source = files.get(file_name[0])
         if source is None:
             continue
-        text = read_text_frame(source.path, source.name, [])
+        text = read_text_frame(source.path, source.ref, [])
         for column in rows["column"].unique().to_list():
             if column not in text.columns:
                 continue
             restored.append(
                 text.select(
-                    pl.lit(source.name).alias("file"),
+                    pl.lit(source.ref).alias("file"),
                     pl.col("source_row").alias("row"),
                     pl.lit(column).alias("column"),
                     pl.col(column).cast(pl.String).str.strip_chars().replace("", None).alias("__restored"),
@@ -140,7 +140,9 @@ def quarantine_report(context: AssetExecutionContext, data_root: DataRootResourc
     except InputFileError as problem:
         raise Failure(description=f"{customer_id} {month}: {problem}") from None
     target = root.published_dir(customer_id, month) / "quarantine.csv"
-    write_csv_atomically(target, frame)
+    # the customer reads its own file names; the metadata keeps the stored references (SourceFile.ref)
+    names = {f.ref: f.name for table in INGESTED_TABLES for f in drop_files(root, customer_id, month, table)}
+    write_csv_atomically(target, frame.with_columns(pl.col("file").replace(names)).sort("file", "row", "column"))
     by_file = frame.group_by("file").agg(pl.col("row").n_unique().alias("rows")).sort("file")
     return MaterializeResult(
         metadata={
@@ -163,7 +165,7 @@ def reidentification_maps(data_root: DataRoot, customer_id: str, month: str,
     phones, employees = [], []
     for table, columns in ((ROSTER.name, ["msisdn", "employee_id"]), (INVOICE_CHARGES.name, ["msisdn"])):
         for source in drop_files(data_root, customer_id, month, table):
-            text = read_text_frame(source.path, source.name, [])
+            text = read_text_frame(source.path, source.ref, [])
             present = [c for c in columns if c in text.columns]
             trimmed = text.select(pl.col(c).str.strip_chars() for c in present)
             if "msisdn" in present:

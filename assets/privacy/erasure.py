@@ -2,8 +2,8 @@
 
 1. Stage: every inbox file that holds the subject is rewritten beside itself, hidden
    (`inbox/<customer>/<month>/.<name>.erase-staged`), in its own format (assets/privacy/rewrite.py).
-2. Commit: the journal `.privacy/pending/<customer>.json` is written in one rename. It lists each file, its staged
-   copy and the new content's SHA-256, the months to rebuild, the request reference and the counts (never an
+2. Commit: the journal `.privacy/pending/<customer>.json` is written in one rename. It lists each file (by month,
+   table and file reference, never by a name that could hold a phone number) and the new content's SHA-256, the months to rebuild, the request reference and the counts (never an
    identifier or a pseudonym). Before this point a crash leaves the inbox as it was; the staged copies are
    cleared by the next attempt.
 3. Apply: each staged copy is renamed over its file. Re-applied after a crash, a file already renamed is
@@ -24,6 +24,7 @@ import signal
 from contextlib import contextmanager
 from pathlib import Path
 
+from assets.intake import drop_files
 from assets.privacy.rewrite import rewrite_file
 from assets.privacy.subject import MonthHoldings
 from pipelines.layout import DataRoot, validate_id
@@ -123,19 +124,34 @@ class Journal:
     def apply(self) -> None:
         """Rename every staged file into place (those already renamed are recognised by their SHA-256)."""
         for entry in self._load()["files"]:
-            target = self.data_root.path / entry["path"]
-            staged = self.data_root.path / entry["staged"]
+            target = inbox_file(self.data_root, self.customer_id, entry)
+            staged = staged_path(target)
             if staged.exists():
                 os.replace(staged, target)
                 _fsync_dir(target.parent)
                 crash_point("applied")  # after the first file: the rest are applied when run again
             elif not target.is_file() or sha256_of(target) != entry["sha256"]:
-                raise RuntimeError(f"{entry['path']}: changed since the erasure was committed; restore it from "
-                                   "the customer's delivery and run the same command again")  # fmt: skip
+                raise RuntimeError(f"inbox/{self.customer_id}/{entry['month']}/{entry['file']}: changed since the "
+                                   "erasure was committed; restore it from the customer's delivery and run the same "
+                                   "command again")  # fmt: skip
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
         self._content = None
+
+
+def staged_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}{STAGED_SUFFIX}")
+
+
+def inbox_file(data_root: DataRoot, customer_id: str, entry: dict) -> Path:
+    """The inbox file a journal entry names by month, table and file reference (the journal holds no file names:
+    a name can hold a phone number)."""
+    for source in drop_files(data_root, customer_id, entry["month"], entry["table"]):
+        if source.ref == entry["file"]:
+            return source.path
+    raise RuntimeError(f"inbox/{customer_id}/{entry['month']}/{entry['file']}: no longer in the inbox since the erasure "
+                       "was committed; restore it from the customer's delivery and run the same command again")
 
 
 def clear_staged(data_root: DataRoot, customer_id: str) -> None:
@@ -153,14 +169,14 @@ def stage_and_commit(data_root: DataRoot, customer_id: str, journal: Journal, ch
     entries, staged_paths = [], []
     try:
         for month in changed:
-            drop = data_root.drop_dir(customer_id, month.month)
-            for name, edits in sorted(month.edits.items()):
-                source = drop / name
-                staged = source.with_name(f".{source.name}{STAGED_SUFFIX}")
+            for frame in month.files:
+                edits = month.edits.get(frame.source.ref)
+                if edits is None:
+                    continue
+                staged = staged_path(frame.source.path)
                 staged_paths.append(staged)
-                rewrite_file(source, staged, edits, f"inbox/{customer_id}/{month.month}/{name}")
-                entries.append({"path": source.relative_to(data_root.path).as_posix(),
-                                "staged": staged.relative_to(data_root.path).as_posix(),
+                rewrite_file(frame.source.path, staged, edits, f"inbox/{customer_id}/{month.month}/{frame.source.ref}")
+                entries.append({"month": month.month, "table": frame.table.name, "file": frame.source.ref,
                                 "sha256": sha256_of(staged)})  # fmt: skip
         crash_point("staged")
         journal.commit({"customer": customer_id, "request": request, "months": sorted(months), "files": entries,

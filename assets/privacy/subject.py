@@ -70,7 +70,7 @@ class MonthHoldings:
     roster_rows: pl.DataFrame  # the subject's roster rows as delivered (text), with source_file
     lines: list[str]  # E.164, sorted
     employee_ids: list[str]  # sorted
-    edits: dict[str, RowEdits] = field(default_factory=dict)  # file name in the drop -> its erasure edits
+    edits: dict[str, RowEdits] = field(default_factory=dict)  # file reference (SourceFile.ref) -> its erasure edits
     counts: dict[str, int] = field(default_factory=dict)  # roster, usage, charges, manager_refs
 
     @property
@@ -93,8 +93,8 @@ def read_month(data_root: DataRoot, customer_id: str, month: str) -> list[FileFr
     files = []
     for spec in TABLES:
         for source in drop_files(data_root, customer_id, month, spec.name):
-            rows = read_text_frame(source.path, source.name, spec.required_headers)
-            files.append(FileFrame(spec, source, rows.with_columns(pl.lit(source.name).alias("source_file"))))
+            rows = read_text_frame(source.path, source.ref, spec.required_headers)
+            files.append(FileFrame(spec, source, rows.with_columns(pl.lit(source.ref).alias("source_file"))))
     return files
 
 
@@ -121,7 +121,7 @@ def month_holdings(files: list[FileFrame], month: str, selector: Selector, regio
         if edits is None:
             continue
         edits, counts = edits
-        holdings.edits[frame.source.name] = edits
+        holdings.edits[frame.source.ref] = edits
         for key, count in counts.items():
             holdings.counts[key] += count
     return holdings
@@ -136,7 +136,7 @@ def _file_edits(frame: FileFrame, subject_rows: pl.DataFrame, lines: list[str], 
     """The erasure edits of one file and what they count, or None when the file holds nothing of the subject."""
     rows = frame.rows
     if frame.table is ROSTER:
-        drop = subject_rows.filter(pl.col("source_file") == frame.source.name)["source_row"].to_list()
+        drop = subject_rows.filter(pl.col("source_file") == frame.source.ref)["source_row"].to_list()
         managed = []
         if "manager_employee_id" in rows.columns and employee_ids:
             managed = rows.filter(
