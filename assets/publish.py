@@ -12,7 +12,8 @@ import polars as pl
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.audit import currency_of
-from assets.audit_rules import MSISDN_PLACEHOLDER
+from assets.audit_rules import FINDING_TYPES, MSISDN_PLACEHOLDER
+from assets.savings_rules import SAVINGS_TYPES
 from assets.ingest import (
     customer_file_checked,
     customer_settings,
@@ -250,6 +251,23 @@ def publish_disputes(data_root: DataRoot, warehouse, customer_id: str, month: st
     return {"dispute_files": MetadataValue.json(written)}
 
 
+# The order of published rows, on the values the customer reads: the warehouse orders by pseudonyms, which follow
+# the customer's data key, so the same inbox under another key (a new data root) would list rows differently.
+PUBLICATION_ORDER = {
+    "findings": ("finding_type", FINDING_TYPES, ("carrier", "account_number", "invoice_number", "__type", "msisdn",
+                                                 "charge_type", "charge_code", "evidence")),
+    "savings": ("savings_type", SAVINGS_TYPES, ("carrier", "__type", "msisdn", "feature_code", "rationale")),
+}  # fmt: skip
+
+
+def in_publication_order(table: str, rows: pl.DataFrame) -> pl.DataFrame:
+    """Findings by carrier, account, invoice, then in rule order; savings by carrier and type (the rules' priority);
+    then by line and the rest of the row, so the order never depends on a pseudonym."""
+    type_column, types, keys = PUBLICATION_ORDER[table]
+    rank = pl.col(type_column).replace_strict(list(types), list(range(len(types))), default=len(types))
+    return rows.with_columns(rank.alias("__type")).sort(list(keys)).drop("__type")
+
+
 def publish_table(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource,
                   table: str, columns: list[str], money_columns: tuple[str, ...],
                   also: Callable[[pl.DataFrame], dict] | None = None) -> MaterializeResult:  # fmt: skip
@@ -272,6 +290,7 @@ def publish_table(context: AssetExecutionContext, data_root: DataRootResource, p
     if unresolved:
         raise Failure(description=f"{customer_id} {month}: {unresolved} row(s) of {table} refer to a line that is no "
                                   "longer in the inbox files; re-run the whole customer-month")  # fmt: skip
+    rows = in_publication_order(table, rows)
     write_csv_atomically(root.published_dir(customer_id, month) / f"{table}.csv", rows, money_columns)
     try:
         extra = also(rows) if also is not None else {}

@@ -28,7 +28,7 @@ CRASH_POINTS = ["staged", "committed", "applied", "removed", "rebuilt"]
 
 def tem(*args: str, home: Path, **extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_")) or k == "TEM_TODAY"}
-    env.update(DAGSTER_HOME=str(home), TEM_MASTER_KEY=MASTER_KEY, TEM_OPERATOR="test-operator", **extra)
+    env.update({"DAGSTER_HOME": str(home), "TEM_MASTER_KEY": MASTER_KEY, "TEM_OPERATOR": "test-operator", **extra})
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
