@@ -1,8 +1,12 @@
 """Pseudonymization: keyed HMAC-SHA256 per customer and per field.
 
-Keys are derived with HKDF-SHA256 from the master secret, one per (customer, field), so the
-same phone number gets unrelated pseudonyms under two customers and under two fields. HMAC
-runs once per distinct value, then the result is joined back onto the rows.
+Each customer has its own random 32-byte data key (stored only wrapped under the master key, see
+assets/privacy/keys.py and docs/keys.md). Field keys are derived from it with HKDF-SHA256, one per field, so the
+same phone number gets unrelated pseudonyms under two customers and under two fields. HMAC runs once per distinct
+value, then the result is joined back onto the rows.
+
+`legacy_pseudonymizer` keeps the derivation of the versions before per-customer data keys (field keys straight
+from the master key); it exists only so the migration of such a data root can be tested.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 MASTER_KEY_HEX_LENGTH = 64
 PSEUDONYM_HEX_LENGTH = 32  # 128 bits: no collisions in practice, short enough to read
-KDF_SALT = b"tem-pseudonym-v1"
+KDF_SALT = b"tem-pseudonym-v2"  # field keys from a customer's data key
+LEGACY_KDF_SALT = b"tem-pseudonym-v1"  # field keys from the master key itself (before per-customer data keys)
 
 # Fields that share a key so that joins across columns keep working (a manager id is an employee id).
 FIELD_KEYS = {
@@ -35,17 +40,24 @@ class MasterKeyError(ValueError):
     pass
 
 
-def parse_master_key(hex_key: str) -> bytes:
+def parse_master_key(hex_key: str, name: str = "TEM_MASTER_KEY") -> bytes:
+    """32 key bytes from 64 hex characters; MasterKeyError (never echoing the value) for anything else, an empty
+    value included: a key that is set must be a key."""
     cleaned = hex_key.strip()
+    if not cleaned:
+        raise MasterKeyError(
+            f"{name} is set but empty: set it to the {MASTER_KEY_HEX_LENGTH} hexadecimal characters of the master key "
+            "(an empty value is never taken for an unset one)"
+        )
     if len(cleaned) != MASTER_KEY_HEX_LENGTH:
         raise MasterKeyError(
-            f"TEM_MASTER_KEY must be {MASTER_KEY_HEX_LENGTH} hexadecimal characters (32 random bytes), "
+            f"{name} must be {MASTER_KEY_HEX_LENGTH} hexadecimal characters (32 random bytes), "
             f"got {len(cleaned)} characters; create one with: python3 -c 'import secrets; print(secrets.token_hex(32))'"
         )
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
-        raise MasterKeyError("TEM_MASTER_KEY must contain only hexadecimal characters 0-9 and a-f") from None
+        raise MasterKeyError(f"{name} must contain only hexadecimal characters 0-9 and a-f") from None
 
 
 def load_or_create_dev_key(secrets_dir: Path) -> bytes:
@@ -69,13 +81,19 @@ def load_or_create_dev_key(secrets_dir: Path) -> bytes:
 
 
 @lru_cache(maxsize=1024)
-def _derive_field_key(master_key: bytes, customer_id: str, field_key: str) -> bytes:
+def _derive_field_key(key: bytes, customer_id: str, field_key: str, salt: bytes = KDF_SALT) -> bytes:
     return HKDF(
         algorithm=hashes.SHA256(),
         length=32,
-        salt=KDF_SALT,
+        salt=salt,
         info=f"customer={customer_id};field={field_key}".encode(),
-    ).derive(master_key)
+    ).derive(key)
+
+
+def forget_derived_keys() -> None:
+    """Drop every cached field key and pseudonym of this process (after a customer's data key is destroyed)."""
+    _derive_field_key.cache_clear()
+    _keyed_pseudonym.cache_clear()
 
 
 @lru_cache(maxsize=1_000_000)  # the same numbers recur in roster, invoices and usage, month after month
@@ -84,17 +102,22 @@ def _keyed_pseudonym(field_key: bytes, value: str) -> str:
 
 
 class Pseudonymizer:
-    """Pseudonyms for one customer. Holds key material only; never logs values."""
+    """Pseudonyms for one customer, from the customer's 32-byte data key (assets/privacy/keys.py hands one out).
+    Holds key material only; never logs values."""
 
-    def __init__(self, master_key: bytes, customer_id: str):
-        self._master_key = master_key
+    _salt = KDF_SALT
+
+    def __init__(self, data_key: bytes, customer_id: str):
+        if len(data_key) != 32:
+            raise ValueError("a data key is 32 bytes")
+        self._data_key = data_key
         self.customer_id = customer_id
 
     def __repr__(self) -> str:  # keep key material out of logs and tracebacks
-        return f"Pseudonymizer(customer_id={self.customer_id!r})"
+        return f"{type(self).__name__}(customer_id={self.customer_id!r})"
 
     def field_key(self, field: str) -> bytes:
-        return _derive_field_key(self._master_key, self.customer_id, FIELD_KEYS[field])
+        return _derive_field_key(self._data_key, self.customer_id, FIELD_KEYS[field], self._salt)
 
     def pseudonym(self, field: str, value: str) -> str:
         return _keyed_pseudonym(self.field_key(field), value)
@@ -120,3 +143,14 @@ class Pseudonymizer:
                 .drop("__pseudonym")
             )
         return frame
+
+
+class _LegacyPseudonymizer(Pseudonymizer):
+    _salt = LEGACY_KDF_SALT
+
+
+def legacy_pseudonymizer(master_key: bytes, customer_id: str) -> Pseudonymizer:
+    """The pseudonyms of the versions before per-customer data keys: field keys derived from the master key and the
+    customer id. Only for testing the migration of a data root those versions wrote (docs/keys.md); never used to
+    write a warehouse."""
+    return _LegacyPseudonymizer(master_key, customer_id)

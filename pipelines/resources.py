@@ -10,9 +10,10 @@ import logging
 import os
 from typing import Optional
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, Failure
 
-from assets.pseudonymize import Pseudonymizer, load_or_create_dev_key, parse_master_key
+from assets.privacy import keys
+from assets.pseudonymize import MasterKeyError, Pseudonymizer
 from assets.warehouse import Warehouse
 from pipelines.layout import ID_PATTERN, DataRoot, validate_id
 from pipelines.storage import DeliveryError, LocalStore, ObjectStore, S3Store
@@ -35,23 +36,27 @@ class DataRootResource(ConfigurableResource):
 
 
 class PseudonymKeyResource(ConfigurableResource):
-    """The master secret (TEM_MASTER_KEY, 64 hex characters). Without one, a development key
-    is created under the data root's .secrets/ and a warning is logged."""
+    """The master key (TEM_MASTER_KEY, 64 hex characters), which wraps each customer's own data key
+    (assets/privacy/keys.py, docs/keys.md). None (TEM_MASTER_KEY unset): a development master key is created under
+    the data root's .secrets/ and a warning is logged; an empty value is refused like any malformed key."""
 
     master_key: Optional[str] = None
 
     def pseudonymizer(self, customer_id: str, data_root: DataRoot, logger=None) -> Pseudonymizer:
+        """The customer's pseudonymizer, built on its data key (created on first use). Any key problem fails the
+        step with one line naming the customer, before the caller writes anything."""
         validate_id(customer_id)
-        if self.master_key:
-            key = parse_master_key(self.master_key)
-        else:
-            (logger or log).warning(
-                "TEM_MASTER_KEY is not set: using the development key in %s. "
-                "Set TEM_MASTER_KEY (64 hex characters) in production.",
-                data_root.secrets_dir() / "master.key",
-            )
-            key = load_or_create_dev_key(data_root.secrets_dir())
-        return Pseudonymizer(key, customer_id)
+        try:
+            master_key = keys.resolve_master_key(data_root, self.master_key)
+            if self.master_key is None:
+                keys.warn_development_key(data_root, (logger or log).warning)
+            data_key = keys.open_customer_key(data_root, customer_id, master_key, create=True)
+            keys.record_warehouse_key(data_root, customer_id, data_key)
+        except MasterKeyError as problem:
+            raise Failure(description=f"customer {customer_id}: {problem}") from None
+        except keys.KeyProblem as problem:
+            raise Failure(description=str(problem)) from None
+        return Pseudonymizer(data_key, customer_id)
 
 
 def _environment_setting(deferred: bool):
