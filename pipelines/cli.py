@@ -4,6 +4,7 @@
     tem sample-data [--data-root DIR] [--seed N] [--lines N]
     tem ui [--data-root DIR] [--port N]
     tem privacy export|erase|log ...   (pipelines/privacy_commands.py)
+    tem keys rotate|migrate ...        (pipelines/key_commands.py)
 
 `tem run` executes the same Dagster definitions the UI shows, three runs of the reconcile job per customer-month
 (audit, savings, publish; see pipelines/runner.py), several at a time, recorded in the Dagster instance at
@@ -112,11 +113,26 @@ def worker_count(option: int | None) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     from assets.privacy import processing_log
+    from pipelines.key_commands import check_run_keys
 
     data_root = resolve_data_root(args.data_root)
     workers = worker_count(args.workers)
-    prepare_environment(data_root)
     plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
+    problems = check_run_keys(data_root, sorted(plan))  # every customer's key, before anything is written
+    if problems:
+        for problem in problems:
+            print(f"tem run: {problem}", file=sys.stderr)
+        detail = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more)"
+        try:
+            detail = processing_log.check_free_text(detail)
+        except ValueError:
+            detail = "a customer's key cannot be used"
+        processing_log.append(
+            data_root.path, "run", customer=next(iter(plan)) if len(plan) == 1 else None, months=[], request=None,
+            counts={"customers": len(plan), "customer_months": 0, "failed": 0}, outcome="refused", detail=detail,
+        )  # fmt: skip
+        return 1
+    prepare_environment(data_root)
     outcomes = execute_plan(data_root, plan, workers)
     failed = [o for o in outcomes if not o.ok]
     processing_log.append(
@@ -290,9 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     url.add_argument("--expires", type=int, default=3600, metavar="SECONDS", help="link lifetime (default 3600)")
     url.set_defaults(handler=command_reports_url)
 
-    from pipelines import privacy_commands
+    from pipelines import key_commands, privacy_commands
 
     privacy_commands.add_parsers(commands, resolve_data_root)
+    privacy_commands.add_customer_parser(commands, resolve_data_root)
+    key_commands.add_parsers(commands, resolve_data_root)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on a data root")
     ui.add_argument("--data-root")

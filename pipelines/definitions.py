@@ -8,7 +8,7 @@ from pathlib import Path
 from dagster import Definitions, EnvVar
 
 from assets import audit, ingest, publish, report, savings
-from pipelines import automation
+from pipelines import automation, lifecycle
 from pipelines.jobs import contracts_job, reconcile_job
 from pipelines.resources import DataRootResource, DeliveryResource, InboxResource, PseudonymKeyResource
 
@@ -20,7 +20,8 @@ DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
 def _resources() -> dict:
     # Configuration comes from the environment through EnvVar, so the UI shows where it came from.
     data_root = EnvVar("TEM_DATA_ROOT") if os.environ.get("TEM_DATA_ROOT") else str(DEFAULT_DATA_ROOT)
-    master_key = EnvVar("TEM_MASTER_KEY") if os.environ.get("TEM_MASTER_KEY") else None
+    # set (even empty, which the resource refuses) or unset (the development key): never one taken for the other
+    master_key = EnvVar("TEM_MASTER_KEY") if "TEM_MASTER_KEY" in os.environ else None
     return {
         "data_root": DataRootResource(path=data_root),
         "pseudonym_key": PseudonymKeyResource(master_key=master_key),
@@ -51,9 +52,9 @@ def stage_definitions() -> dict[str, Definitions]:
                     report.customer_report, report.delivery]  # fmt: skip
         ),
         "operations": Definitions(
-            jobs=[contracts_job, reconcile_job],
+            jobs=[contracts_job, reconcile_job, lifecycle.purge_job],
             sensors=[automation.inbox_sensor],
-            schedules=[automation.monthly_reconciliation],
+            schedules=[automation.monthly_reconciliation, lifecycle.daily_retention_purge],
         ),
     }
 

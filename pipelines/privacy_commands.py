@@ -3,6 +3,10 @@
     tem privacy export --customer ID (--employee E | --msisdn N) --out FILE.zip [--request REF]
     tem privacy erase  --customer ID (--employee E | --msisdn N) --request REF [--dry-run]
     tem privacy log    [--customer ID] [--verify]
+    tem privacy purge  [--customer ID]... [--as-of YYYY-MM-DD] [--dry-run]
+    tem customer offboard --customer ID --confirm ID [--return-to DIR]
+
+(purge and offboard: assets/privacy/lifecycle.py; a malformed --as-of is a usage error, exit 2.)
 
 Exit status: 0 done (a subject of whom nothing is held included), 1 refused or failed (one line saying why, nothing
 half-changed), 2 a usage error. Every export and erasure, done or refused, adds a record to the processing log
@@ -255,3 +259,113 @@ def add_parsers(commands, resolve_data_root) -> None:
 
     for parser in (export, erase, log):
         parser.set_defaults(handler=run)
+
+    purge = privacy.add_parser("purge", help="delete every customer-month older than the customer's retention_months",
+                               description="Retention: a billing month more than retention_months (customer.yaml, "
+                               "default 24) months before the as-of date's month is deleted everywhere: inbox, "
+                               "warehouse, published folder, delivery target, scratch and its Dagster runs.",
+                               epilog="example: tem privacy purge --customer globex --as-of 2026-10-15 --dry-run")  # fmt: skip
+    purge.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
+    purge.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable; default: all)")
+    purge.add_argument("--as-of", metavar="YYYY-MM-DD", help="the date retention is counted from (default: today)")
+    purge.add_argument("--dry-run", action="store_true", help="print what would be deleted per customer-month, change nothing")
+    purge.set_defaults(handler=lambda args: _run_lifecycle(args, resolve_data_root, command_purge, "tem privacy purge"))
+
+
+# --------------------------------------------------------------------------------------------- retention, offboarding
+def _run_lifecycle(args: argparse.Namespace, resolve_data_root, command, name: str) -> int:
+    """Exit 0 done, 1 refused or failed (one line), 2 a malformed option (one line)."""
+    from assets.privacy.lifecycle import LifecycleUsage
+
+    data_root = resolve_data_root(args.data_root)
+    try:
+        return command(args, data_root)
+    except LifecycleUsage as problem:
+        print(f"{name}: {problem}", file=sys.stderr)
+        return 2
+    except Exception as problem:  # noqa: BLE001 - one line, exit 1; never a traceback
+        message = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
+        print(f"{name}: {message}", file=sys.stderr)
+        return 1
+
+
+def _lifecycle_store(data_root: DataRoot, action: str, customers: list[str] | None, logged: bool):
+    """The delivery target; a misconfigured one refuses the operation (logged) before anything is touched."""
+    from assets.privacy import lifecycle
+
+    try:
+        return delivery_store(data_root)
+    except Exception as problem:
+        if logged:
+            customers = customers or []
+            lifecycle.record(data_root, action, customers[0] if len(set(customers)) == 1 else None, [], {}, "refused",
+                             problem)  # fmt: skip
+        raise
+
+
+def command_purge(args: argparse.Namespace, data_root: DataRoot) -> int:
+    """`tem privacy purge`: assets/privacy/lifecycle.py; the Dagster job `purge_expired_data` runs the same."""
+    from assets.privacy import lifecycle
+    from pipelines.lifecycle import open_history
+
+    try:
+        as_of = lifecycle.parse_as_of(args.as_of)
+    except lifecycle.LifecycleUsage as problem:
+        if not args.dry_run:
+            customers = args.customer or []
+            lifecycle.record(data_root, "purge", customers[0] if len(set(customers)) == 1 else None, [], {},
+                             "refused", problem)  # fmt: skip
+        raise
+    store = _lifecycle_store(data_root, "purge", args.customer, logged=not args.dry_run)
+    history = lifecycle.LazyHistory(lambda: open_history(data_root))
+    try:
+        result = lifecycle.purge(data_root, args.customer, as_of, history, store, dry_run=args.dry_run)
+    finally:
+        history.close()
+    if not args.dry_run:
+        if result.purged:
+            print(f"purged {result.customer_months} customer-month(s) of {len(result.purged)} customer(s) expired as "
+                  f"of {as_of.isoformat()}")  # fmt: skip
+        else:
+            print(f"nothing to purge: no customer-month is expired as of {as_of.isoformat()}")
+    return 0
+
+
+def command_offboard(args: argparse.Namespace, data_root: DataRoot) -> int:
+    """`tem customer offboard`: the return archive, then everything of the customer deleted, and a certificate."""
+    from assets.privacy import lifecycle
+    from pipelines.lifecycle import open_history
+
+    store = _lifecycle_store(data_root, "offboard", [args.customer], logged=True)
+    history = lifecycle.LazyHistory(lambda: open_history(data_root))
+    try:
+        done = lifecycle.offboard(data_root, args.customer, args.confirm, args.return_to, history, store)
+    finally:
+        history.close()
+    if done.already:
+        return 0
+    deleted = done.content["deleted"]
+    print(f"offboarded {args.customer}: {deleted['data_root']['files']} files ({deleted['data_root']['bytes']} bytes), "
+          f"{deleted['delivery']['objects']} delivered objects, {deleted['dagster']['runs']} Dagster runs and the "
+          f"customer partition deleted; key destroyed: {'yes' if deleted['key_destroyed'] else 'no'}")  # fmt: skip
+    print(f"deletion certificate: {done.certificate}")
+    return 0
+
+
+def add_customer_parser(commands, resolve_data_root) -> None:
+    """`tem customer offboard --customer ID --confirm ID [--return-to DIR] [--data-root DIR]`."""
+    customer = commands.add_parser(
+        "customer", help="a customer's lifecycle (docs/privacy.md, Offboarding)",
+        description="Offboard a customer: return its files, delete everything of it, keep a deletion certificate.",
+    ).add_subparsers(dest="customer_command", required=True)  # fmt: skip
+    offboard = customer.add_parser(
+        "offboard", help="return a customer's files, then delete everything of it, with a deletion certificate",
+        epilog="example: tem customer offboard --customer globex --confirm globex --return-to /secure/return",
+    )  # fmt: skip
+    offboard.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
+    offboard.add_argument("--customer", required=True, metavar="ID", help="the customer to offboard")
+    offboard.add_argument("--confirm", required=True, metavar="ID", help="the customer id again, to confirm")
+    offboard.add_argument("--return-to", metavar="DIR", help="first write DIR/<ID>-return.zip (outside the data root) "
+                          "with every file the customer delivered and every file published for it")  # fmt: skip
+    offboard.set_defaults(handler=lambda args: _run_lifecycle(args, resolve_data_root, command_offboard,
+                                                              "tem customer offboard"))  # fmt: skip
