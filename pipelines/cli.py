@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +70,10 @@ def select_partitions(data_root: DataRoot, customers: list[str], months: list[st
     available = {c: data_root.months(c) for c in data_root.customers()}
     available = {c: m for c, m in available.items() if m}
     if customers:
+        unregistered = [c for c in customers if not data_root.customer_file(c).is_file()]
+        if unregistered:
+            raise UsageError(f"unknown customer(s): {', '.join(unregistered)} (no customers/<id>/customer.yaml under "
+                             f"{data_root.path})")  # fmt: skip
         unknown = [c for c in customers if c not in available]
         if unknown:
             raise UsageError(f"no inbox drops for customer(s): {', '.join(unknown)} under {data_root.path / 'inbox'}")
@@ -270,12 +273,22 @@ def command_reports_url(args: argparse.Namespace) -> int:
 
 
 def command_ui(args: argparse.Namespace) -> int:
+    """`dagster dev` on this data root, in this process's place (a signal to `tem ui` reaches the webserver), after
+    the runs a killed `tem run` left STARTED are marked failed, so they hold no run slot in the UI's queue."""
+    from pipelines.runner import fail_orphaned_runs, open_instance
+
     data_root = resolve_data_root(args.data_root)
     prepare_environment(data_root)
+    with open_instance() as instance:
+        orphans = fail_orphaned_runs(instance)
+    if orphans:
+        print(f"marked {len(orphans)} run(s) failed: the tem process that ran them is gone")
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(REPOSITORY_ROOT / "workspace.yaml"), "-p", str(args.port)]
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (data root {data_root.path}, DAGSTER_HOME={os.environ['DAGSTER_HOME']})")
-    return subprocess.call(command, cwd=REPOSITORY_ROOT)
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (data root {data_root.path}, DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
+          flush=True)  # fmt: skip
+    os.chdir(REPOSITORY_ROOT)
+    os.execv(command[0], command)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
     tem privacy export --customer ID (--employee E | --msisdn N) --out FILE.zip [--request REF]
     tem privacy erase  --customer ID (--employee E | --msisdn N) --request REF [--dry-run]
     tem privacy log    [--customer ID] [--verify]
+    tem privacy record [--customer ID]...
     tem privacy purge  [--customer ID]... [--as-of YYYY-MM-DD] [--dry-run]
     tem customer offboard --customer ID --confirm ID [--return-to DIR]
 
@@ -138,6 +139,12 @@ def command_erase(args: argparse.Namespace, data_root: DataRoot) -> int:
             _log(data_root, "erase", args.customer, [], request, counts, "nothing_to_do")
             print(f"nothing to erase: {args.customer}'s inbox holds nothing of this subject")
             return 0
+        from pipelines.key_commands import check_run_keys
+
+        key_problems = check_run_keys(data_root, [args.customer])  # the rebuild needs the key: refuse before writing
+        if key_problems:
+            _log(data_root, "erase", args.customer, [], request, {}, "refused", "the customer's key cannot be used")
+            raise Refused(key_problems[0])
         try:
             erasure.stage_and_commit(data_root, args.customer, journal, changed, request,
                                      months=data_root.months(args.customer))  # fmt: skip
@@ -182,6 +189,18 @@ def rebuild(data_root: DataRoot, customer_id: str, months: list[str], tags: dict
 
     outcomes = execute_plan(data_root, {customer_id: sorted(months)}, workers=None, tags=tags)
     return [o.month or o.customer_id for o in outcomes if not o.ok]
+
+
+def command_record(args: argparse.Namespace, data_root: DataRoot) -> int:
+    """The record of processing on stdout. It reads configuration only (no personal data is processed), so it adds
+    no record to the processing log, whose actions are the operations on data."""
+    from assets.privacy.record import record_markdown, registered_customers
+
+    customers = args.customer or registered_customers(data_root.path)
+    if not customers:
+        raise Refused(f"no customer is registered under {data_root.path / 'customers'}")
+    sys.stdout.write(record_markdown(data_root.path, customers))
+    return 0
 
 
 def command_log(args: argparse.Namespace, data_root: DataRoot) -> int:
@@ -257,7 +276,15 @@ def add_parsers(commands, resolve_data_root) -> None:
             print(f"tem privacy {args.privacy}: {message}", file=sys.stderr)
             return 1
 
-    for parser in (export, erase, log):
+    record = privacy.add_parser("record", help="print the record of processing (GDPR Art. 30(2)) as Markdown",
+                                description="Built from the configuration (customer.yaml, contracts, delivery and key "
+                                "settings, provider.yaml): one section per customer (controller).",
+                                epilog="example: tem privacy record --customer globex > globex-record.md")  # fmt: skip
+    record.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
+    record.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable; default: all)")
+    record.set_defaults(privacy_handler=command_record)
+
+    for parser in (export, erase, log, record):
         parser.set_defaults(handler=run)
 
     purge = privacy.add_parser("purge", help="delete every customer-month older than the customer's retention_months",

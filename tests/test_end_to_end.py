@@ -116,7 +116,7 @@ def test_a_bad_customer_month_does_not_stop_the_others(sample, tmp_path):
         (["--customer", "../etc"], "customer id '../etc' is not allowed"),
         (["--customer", "Globex"], "customer id 'Globex' is not allowed"),
         (["--month", "2026-13"], "billing month '2026-13' is not of the form YYYY-MM"),
-        (["--customer", "nobody"], "no inbox drops for customer(s): nobody"),
+        (["--customer", "nobody"], "unknown customer(s): nobody"),
     ],
 )
 def test_bad_selections_are_refused_before_anything_runs(sample, tmp_path, args, message):

@@ -318,3 +318,14 @@ def test_the_log_records_runs_exports_and_erasures_and_verify_finds_an_edit(fres
     broken = tem("privacy", "log", "--data-root", str(root), "--verify", home=home)
     assert broken.returncode == 1 and "record 1" in broken.stderr, broken.stderr
     assert REPORT["employee_id"] not in log.read_text()  # never an identifier
+
+
+def test_an_erasure_with_a_master_key_that_does_not_open_the_customers_key_changes_nothing(fresh):
+    root, home = fresh
+    before = tree_hash(root / "inbox", root / "warehouse", root / "published")
+    run = tem("privacy", "erase", "--data-root", str(root), "--customer", CUSTOMER, "--employee", "E2001",
+              "--request", "DSR-2026-0045", home=home, TEM_MASTER_KEY="d4" * 32)  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "acme" in run.stderr, run.stderr
+    assert tree_hash(root / "inbox", root / "warehouse", root / "published") == before
+    assert processing_log.read(root)[-1]["outcome"] == "refused"
