@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from assets.money import money_text
-from assets.intake import DROP_FILES, SourceFile, drop_files, ingest_table, refuse_links  # noqa: F401 - re-exported
+from assets.intake import DROP_FILES, drop_files, ingest_table
 from assets.parsing import ParseContext
 from assets.readers import InputFileError
 from assets.warehouse import Warehouse

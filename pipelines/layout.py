@@ -8,6 +8,7 @@ wherever a customer's files are read or published: a link could lead to another 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -145,3 +146,24 @@ def atomic_replace(tmp_path: Path, final_path: Path) -> None:
 def temp_path_for(final_path: Path) -> Path:
     final_path.parent.mkdir(parents=True, exist_ok=True)
     return final_path.with_name(f".{final_path.name}.{os.getpid()}.tmp")
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or unlink in `folder` durable (a folder that no longer exists has nothing to flush)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

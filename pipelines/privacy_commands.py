@@ -21,7 +21,6 @@ the UI shows them), and only then forgets its journal: killed at any point, the 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

@@ -6,13 +6,12 @@ before it becomes a key. S3 objects are written with server-side encryption requ
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from pipelines.layout import LINK_REFUSED, atomic_replace, temp_path_for, validate_id, validate_month
+from pipelines.layout import LINK_REFUSED, atomic_replace, file_sha256, temp_path_for, validate_id, validate_month
 
 MANIFEST = "manifest.json"
 FILE_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -28,17 +27,11 @@ def object_key(customer_id: str, month: str, name: str) -> str:
     return f"{validate_id(customer_id)}/{validate_month(month)}/{name}"
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def build_manifest(customer_id: str, month: str, files: list[Path]) -> bytes:
     """Every delivered file with its size and SHA-256; no timestamps, so the same files give the same manifest."""
-    entries = [{"name": p.name, "size": p.stat().st_size, "sha256": file_digest(p)} for p in sorted(files)]
+    entries = [{"name": p.name, "size": p.stat().st_size, "sha256": file_sha256(p)} for p in sorted(files)]
     document = {"customer_id": customer_id, "billing_month": month, "files": entries}
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
 

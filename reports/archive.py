@@ -6,6 +6,7 @@ time, and `zipfile` stamps every entry with the current time (`writestr`) or the
 `openpyxl.writer.excel.ExcelWriter` onto our own `ZipFile` whose entries all carry one fixed time.
 """
 
+import io
 import os
 import shutil
 from datetime import datetime
@@ -53,3 +54,12 @@ def save_reproducibly(wb: Workbook, path: Path, stamp: datetime) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def reproducible_bytes(wb: Workbook, stamp: datetime) -> bytes:
+    """The workbook as .xlsx bytes with every zip entry dated `stamp`; its document times are left as the caller set
+    them (a rewritten inbox workbook keeps its own)."""
+    buffer = io.BytesIO()
+    with ReproducibleArchive(buffer, stamp) as archive:
+        ExcelWriter(wb, archive).write_data()
+    return buffer.getvalue()

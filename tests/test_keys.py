@@ -21,6 +21,8 @@ import pytest
 from assets.privacy import keys, processing_log
 from assets.pseudonymize import legacy_pseudonymizer, parse_master_key
 from pipelines.layout import DataRoot
+from tests.commands import copy_root
+from tests.commands import tem as run_tem
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip
 from tests.privacy_root import CUSTOMER, MONTHS, SUBJECT, write_privacy_root
@@ -38,12 +40,7 @@ PSEUDONYM = re.compile(rb"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 
 def tem(*args: str, home: Path, master: str | None = OLD, **extra: str) -> subprocess.CompletedProcess:
     """`tem` in its own process; master=None leaves TEM_MASTER_KEY unset."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_")) or k == "TEM_TODAY"}
-    env.update(DAGSTER_HOME=str(home), TEM_OPERATOR="test-operator", **extra)
-    if master is not None:
-        env["TEM_MASTER_KEY"] = master
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return run_tem(*args, home=home, master_key=master, **extra)
 
 
 def rotate(root: Path, home: Path, master: str | None = OLD, new: str | None = NEW, **extra: str):
@@ -127,10 +124,7 @@ def reconciled(tmp_path_factory):
 
 @pytest.fixture
 def fresh(reconciled, tmp_path):
-    root, home = reconciled
-    shutil.copytree(root, tmp_path / "root", symlinks=True)
-    shutil.copytree(home, tmp_path / "home", symlinks=True)
-    return tmp_path / "root", tmp_path / "home"
+    return copy_root(*reconciled, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------- keys at rest

@@ -10,10 +10,8 @@ import io
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
-import sys
 import zipfile
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -22,12 +20,13 @@ import polars as pl
 import pytest
 
 from assets.privacy import processing_log
+from tests.commands import copy_root, tree_hash
+from tests.commands import tem as run_tem
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip
 from tests.privacy_root import CUSTOMER, MONTHS, NEW_HIRE, OTHER, REPORT, SUBJECT, write_privacy_root
 
 MASTER_KEY = "c3" * 32
-REPOSITORY = Path(__file__).resolve().parents[1]
 OTHER_CUSTOMER = "globex"
 OTHER_MONTHS = ("2026-07", "2026-08")
 OTHER_PERSON = {"employee_id": "E7001", "line": "+14155550199"}
@@ -38,10 +37,7 @@ OFFBOARD_CRASH_POINTS = ["offboard-moved", "offboard-runs", "offboard-certified"
 
 
 def tem(*args: str, home: Path, **extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_")) or k == "TEM_TODAY"}
-    env.update(DAGSTER_HOME=str(home), TEM_MASTER_KEY=MASTER_KEY, TEM_OPERATOR="test-operator", **extra)
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return run_tem(*args, home=home, master_key=extra.pop("TEM_MASTER_KEY", MASTER_KEY), **extra)
 
 
 def set_retention(root: Path, customer_id: str, value: str) -> None:
@@ -77,20 +73,10 @@ def reconciled(tmp_path_factory):
 
 @pytest.fixture
 def fresh(reconciled, tmp_path):
-    root, home = reconciled
-    shutil.copytree(root, tmp_path / "root", symlinks=True)
-    shutil.copytree(home, tmp_path / "home", symlinks=True)
-    return tmp_path / "root", tmp_path / "home"
+    return copy_root(*reconciled, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def tree_hash(*folders: Path) -> str:
-    digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.name != ".tem-instance.lock":
-                digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def held(root: Path, home: Path) -> str:

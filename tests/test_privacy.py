@@ -7,10 +7,8 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -18,28 +16,18 @@ import polars as pl
 import pytest
 
 from assets.privacy import processing_log
-from assets.pseudonymize import Pseudonymizer, parse_master_key
+from tests.commands import copy_root, tree_hash
+from tests.commands import tem as run_tem
 from tests.privacy_root import CUSTOMER, MONTHS, NEW_HIRE, OTHER, REPORT, SUBJECT, SUBJECT_NATIONAL, write_privacy_root
 
 MASTER_KEY = "c3" * 32
-REPOSITORY = Path(__file__).resolve().parents[1]
 CRASH_POINTS = ["staged", "committed", "applied", "removed", "rebuilt"]
 
 
 def tem(*args: str, home: Path, **extra: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_")) or k == "TEM_TODAY"}
-    env.update({"DAGSTER_HOME": str(home), "TEM_MASTER_KEY": MASTER_KEY, "TEM_OPERATOR": "test-operator", **extra})
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return run_tem(*args, home=home, master_key=extra.pop("TEM_MASTER_KEY", MASTER_KEY), **extra)
 
 
-def tree_hash(*folders: Path) -> str:
-    digest = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.name != ".tem-instance.lock":
-                digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
 
 
 def published(root: Path) -> dict[str, str]:
@@ -61,10 +49,7 @@ def reconciled(tmp_path_factory):
 
 @pytest.fixture
 def fresh(reconciled, tmp_path):
-    root, home = reconciled
-    shutil.copytree(root, tmp_path / "root", symlinks=True)
-    shutil.copytree(home, tmp_path / "home", symlinks=True)
-    return tmp_path / "root", tmp_path / "home"
+    return copy_root(*reconciled, tmp_path)
 
 
 def subject_identifiers() -> set[str]:

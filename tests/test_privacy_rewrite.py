@@ -16,7 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets.privacy import rewrite as rewrite_module
-from assets.privacy.rewrite import ERASED, RewriteError, RowEdits, rewrite_file
+from assets.privacy.rewrite import RewriteError, RowEdits, rewrite_file
+from schemas.tables import ERASED
 from assets.readers import read_text_frame
 from tests.builders import write_xlsx
 

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from pathlib import Path
 from assets.intake import drop_files
 from assets.privacy.rewrite import rewrite_file
 from assets.privacy.subject import MonthHoldings
-from pipelines.layout import DataRoot, validate_id
+from pipelines.layout import DataRoot, file_sha256, fsync_folder, validate_id
 
 STAGED_SUFFIX = ".erase-staged"
 MANIFEST = "manifest.json"
@@ -60,20 +59,8 @@ def customer_lock(data_root: DataRoot, customer_id: str, shared: bool = False):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def total_counts(months: list[MonthHoldings]) -> dict[str, int]:
@@ -118,7 +105,7 @@ class Journal:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_folder(self.path.parent)
         self._content = content
 
     def apply(self) -> None:
@@ -128,9 +115,9 @@ class Journal:
             staged = staged_path(target)
             if staged.exists():
                 os.replace(staged, target)
-                _fsync_dir(target.parent)
+                fsync_folder(target.parent)
                 crash_point("applied")  # after the first file: the rest are applied when run again
-            elif not target.is_file() or sha256_of(target) != entry["sha256"]:
+            elif not target.is_file() or file_sha256(target) != entry["sha256"]:
                 raise RuntimeError(f"inbox/{self.customer_id}/{entry['month']}/{entry['file']}: changed since the "
                                    "erasure was committed; restore it from the customer's delivery and run the same "
                                    "command again")  # fmt: skip
@@ -177,7 +164,7 @@ def stage_and_commit(data_root: DataRoot, customer_id: str, journal: Journal, ch
                 staged_paths.append(staged)
                 rewrite_file(frame.source.path, staged, edits, f"inbox/{customer_id}/{month.month}/{frame.source.ref}")
                 entries.append({"month": month.month, "table": frame.table.name, "file": frame.source.ref,
-                                "sha256": sha256_of(staged)})  # fmt: skip
+                                "sha256": file_sha256(staged)})  # fmt: skip
         crash_point("staged")
         journal.commit({"customer": customer_id, "request": request, "months": sorted(months), "files": entries,
                         "counts": total_counts(changed)})  # fmt: skip

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from assets.pseudonymize import (MasterKeyError, Pseudonymizer, forget_derived_keys, load_or_create_dev_key,
                                  parse_master_key)  # fmt: skip
-from pipelines.layout import ID_PATTERN, MONTH_PATTERN, DataRoot, validate_id
+from pipelines.layout import DataRoot, ID_PATTERN, MONTH_PATTERN, fsync_folder, validate_id
 
 KEY_FORMAT = "tem-customer-key"
 KEY_FORMAT_VERSION = 1
@@ -164,12 +164,6 @@ def unwrap(root: DataRoot, customer_id: str, master_key: bytes, folder: str = KE
 
 
 # --------------------------------------------------------------------------------------------- files
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _private_dir(folder: Path) -> None:
@@ -178,7 +172,7 @@ def _private_dir(folder: Path) -> None:
         if not path.is_dir():
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
             path.chmod(0o700)
-            _fsync_dir(path.parent)
+            fsync_folder(path.parent)
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -219,7 +213,7 @@ def _shred_folder(folder: Path) -> None:
         if path.is_file() and not path.is_symlink():
             _shred(path)
     shutil.rmtree(folder)
-    _fsync_dir(folder.parent)
+    fsync_folder(folder.parent)
 
 
 @contextmanager
@@ -310,7 +304,7 @@ def record_warehouse_key(root: DataRoot, customer_id: str, data_key: bytes) -> N
         os.replace(tmp, folder / WAREHOUSE_KEY_ID)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(folder)
+    fsync_folder(folder)
 
 
 def _mismatch(root: DataRoot, customer_id: str) -> str:
@@ -396,7 +390,7 @@ def create_customer_key(root: DataRoot, customer_id: str, master_key: bytes | No
                 pass
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_folder(path.parent)
         return unwrap(root, customer_id, master_key)
 
 
@@ -474,7 +468,7 @@ def destroy_key(data_root: DataRoot | str | os.PathLike, customer_id: str) -> bo
             path = key_path(root, customer_id, folder)
             if path.exists():
                 _shred(path)
-                _fsync_dir(path.parent)
+                fsync_folder(path.parent)
                 destroyed = True
     forget_derived_keys()
     return destroyed
@@ -509,14 +503,14 @@ def begin_migration(root: DataRoot, customer_id: str, months: list[str]) -> None
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_folder(path.parent)
 
 
 def end_migration(root: DataRoot, customer_id: str) -> None:
     path = migration_path(root, customer_id)
     path.unlink(missing_ok=True)
     if path.parent.is_dir():
-        _fsync_dir(path.parent)
+        fsync_folder(path.parent)
 
 
 def clear_warehouse(root: DataRoot, customer_id: str) -> None:
@@ -524,7 +518,7 @@ def clear_warehouse(root: DataRoot, customer_id: str) -> None:
     folder = root.warehouse_dir(customer_id)
     if folder.exists():
         shutil.rmtree(folder)
-        _fsync_dir(folder.parent)
+        fsync_folder(folder.parent)
 
 
 # --------------------------------------------------------------------------------------------- rotation
@@ -561,10 +555,10 @@ def _finish_rotation(root: DataRoot, new_key: bytes) -> bool:
                                       "rotate` again with the TEM_NEW_MASTER_KEY it was started with")  # fmt: skip
         if current.exists():
             os.rename(current, retired)
-            _fsync_dir(secrets_dir)
+            fsync_folder(secrets_dir)
         crash_point("rotate-swapping")
         os.rename(staging, current)
-        _fsync_dir(secrets_dir)
+        fsync_folder(secrets_dir)
         crash_point("rotate-swapped")
     if retired.exists():
         if not current.exists():
@@ -577,7 +571,7 @@ def _finish_rotation(root: DataRoot, new_key: bytes) -> bool:
         _shred_folder(retired)  # the old master key opens nothing any more
     if (current / COMPLETE).exists():  # the marker came along with the new set
         (current / COMPLETE).unlink()
-        _fsync_dir(current)
+        fsync_folder(current)
         return True
     return False
 
@@ -633,8 +627,8 @@ def rotate(data_root: DataRoot | str | os.PathLike, master_key: bytes, new_maste
             if index == 0:
                 crash_point("rotate-staging")
         _write_new(staging / COMPLETE, (json.dumps({"customers": len(customers)}) + "\n").encode())
-        _fsync_dir(staging)
-        _fsync_dir(staging.parent)
+        fsync_folder(staging)
+        fsync_folder(staging.parent)
         crash_point("rotate-staged")
         _finish_rotation(root, new_master_key)
     return Rotation("done", len(customers), f"rotated {len(customers)} customer key(s) to TEM_NEW_MASTER_KEY: from "

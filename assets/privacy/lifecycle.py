@@ -47,7 +47,8 @@ from typing import Protocol
 
 from assets.privacy import processing_log
 from assets.privacy.erasure import crash_point, customer_lock, privacy_dir
-from pipelines.layout import ID_PATTERN, MONTH_PATTERN, DataRoot, InvalidName, LinkRefused, validate_id
+from pipelines.layout import (ID_PATTERN, MONTH_PATTERN, DataRoot, InvalidName, LinkRefused, file_sha256, fsync_folder,
+                              validate_id)  # fmt: skip
 from pipelines.storage import LocalStore
 from schemas import clock
 
@@ -168,15 +169,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_json_atomic(path: Path, content: dict) -> None:
@@ -188,7 +180,7 @@ def _write_json_atomic(path: Path, content: dict) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_folder(path.parent)
 
 
 def _timestamp() -> str:
@@ -234,7 +226,7 @@ class _Journal:
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
-        _fsync_dir(self.path.parent)
+        fsync_folder(self.path.parent)
 
 
 def _pending_customers(data_root: DataRoot, kind: str) -> list[str]:
@@ -428,7 +420,7 @@ def purge_month(data_root: DataRoot, customer_id: str, month: str, history: Hist
             _remove(drop)  # a drop delivered again after an interrupted purge: expired too
         else:
             os.rename(drop, trash)  # at once, no run or sensor sees a half-deleted drop
-            _fsync_dir(drop.parent)
+            fsync_folder(drop.parent)
     _delete_delivery(store, f"{customer_id}/{month}/")
     for folder in (data_root.published_dir(customer_id, month), data_root.warehouse_dir(customer_id, month), trash):
         _remove(folder)  # the warehouse month holds the month's scratch folders too
@@ -565,12 +557,6 @@ def _zip_info(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_return_archive(data_root: DataRoot, customer_id: str, folder: Path) -> dict:
@@ -599,7 +585,7 @@ def write_return_archive(data_root: DataRoot, customer_id: str, folder: Path) ->
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-        _fsync_dir(folder)
+        fsync_folder(folder)
     except OSError as problem:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -611,7 +597,7 @@ def write_return_archive(data_root: DataRoot, customer_id: str, folder: Path) ->
     except LifecycleRefused:
         target.unlink(missing_ok=True)
         raise
-    return {"path": str(target), "sha256": sha256_file(target), "bytes": target.stat().st_size, "files": len(sources)}
+    return {"path": str(target), "sha256": file_sha256(target), "bytes": target.stat().st_size, "files": len(sources)}
 
 
 def verify_return_archive(path: Path, customer_id: str) -> None:
@@ -778,7 +764,7 @@ def _complete_offboarding(data_root: DataRoot, journal: _Journal, history: Histo
             _remove(source)  # delivered again after the interruption: deleted as well
         else:
             os.rename(source, trash)
-            _fsync_dir(source.parent)
+            fsync_folder(source.parent)
         moved += 1
         if moved == 1:
             crash_point("offboard-moved")

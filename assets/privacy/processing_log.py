@@ -52,7 +52,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
 
-from pipelines.layout import validate_id, validate_month
+from pipelines.layout import fsync_folder, validate_id, validate_month
 
 ACTIONS = ("run", "export", "erase", "purge", "offboard", "key_rotate", "link")
 OUTCOMES = ("done", "refused", "failed", "nothing_to_do", "dry_run")
@@ -216,7 +216,7 @@ def append(
         fd = os.open(path, flags)
     try:
         if created:
-            _fsync_folder(folder)
+            fsync_folder(folder)
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size == 0:
@@ -261,12 +261,6 @@ def append(
         os.close(fd)  # closing releases the flock
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read(root: Path, customer: str | None = None) -> list[dict]:

@@ -29,7 +29,7 @@ from itertools import compress, count, repeat
 from operator import and_
 from pathlib import Path
 from xml.etree import ElementTree
-from zipfile import ZIP_DEFLATED, ZipFile, ZipInfo
+from zipfile import ZipFile
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,9 +37,9 @@ import pyarrow.parquet as pq
 from openpyxl import load_workbook
 from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.writer.excel import ExcelWriter
 
-ERASED = "ERASED"  # data contract v1.1: the msisdn of a charge on an erased person's line
+from reports.archive import reproducible_bytes
+
 
 BOM = b"\xef\xbb\xbf"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -323,7 +323,7 @@ def _rewrite_xlsx(data: bytes, drop: frozenset[int], set_values: dict[str, dict[
     if "modified" not in stated:
         workbook.properties.modified = FIXED_TIMESTAMP
     try:
-        return _deterministic_xlsx(workbook)
+        return reproducible_bytes(workbook, FIXED_TIMESTAMP)
     except Exception:
         raise RewriteError(f"{display_name}: the workbook could not be saved") from None
 
@@ -390,21 +390,6 @@ def _follow_deleted_rows(sheet, deleted: list[int]) -> None:
         table.ref = ref
         if table.autoFilter is not None and table.autoFilter.ref:
             table.autoFilter.ref = ref
-
-
-def _deterministic_xlsx(workbook) -> bytes:
-    """Save without wall-clock time (as pipelines/sample_data.py does): the caller fixed the document times, and every
-    zip entry gets the same date."""
-    buffer = io.BytesIO()
-    with ZipFile(buffer, "w", ZIP_DEFLATED) as archive:
-        ExcelWriter(workbook, archive).save()  # workbook.save() would stamp `modified` with now
-    normalised = io.BytesIO()
-    with ZipFile(io.BytesIO(buffer.getvalue())) as source, ZipFile(normalised, "w", ZIP_DEFLATED) as target:
-        for entry in source.infolist():
-            fixed = ZipInfo(entry.filename, date_time=FIXED_TIMESTAMP.timetuple()[:6])
-            fixed.compress_type = ZIP_DEFLATED
-            target.writestr(fixed, source.read(entry.filename))
-    return normalised.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------------------ Parquet

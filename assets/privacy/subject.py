@@ -17,10 +17,10 @@ import polars as pl
 
 from assets.intake import SourceFile, drop_files
 from assets.parsing import normalize_phone, phone_lookup
-from assets.privacy.rewrite import ERASED, RowEdits
+from assets.privacy.rewrite import RowEdits
 from assets.readers import read_text_frame
 from pipelines.layout import DataRoot
-from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
+from schemas.tables import DEVICE_USAGE, ERASED, INVOICE_CHARGES, ROSTER, TableSpec
 
 TABLES = (ROSTER, INVOICE_CHARGES, DEVICE_USAGE)
 
