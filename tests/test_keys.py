@@ -532,8 +532,6 @@ def test_migration_changes_every_pseudonym_and_publishes_the_same_rows(migrated)
 
 
 # not strict: a month whose rows happen to keep their order under the new key passes by chance
-@pytest.mark.xfail(strict=False, reason="findings and savings are ordered by the msisdn pseudonym (assets/audit_rules.py, "
-                   "assets/savings_rules.py), so a new data key may reorder published rows; see docs/keys.md")  # fmt: skip
 def test_migration_publishes_byte_identical_files(migrated):
     root, _, files, _ = migrated
     assert published(root) == files
