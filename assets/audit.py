@@ -1,6 +1,6 @@
 """Audit assets: the month's measured usage per line, and the overbilling findings.
 
-The rules themselves are in ``assets.audit_rules``; this module feeds them the warehouse
+The rules themselves are in ``reports.rules.audit_rules``; this module feeds them the warehouse
 tables of one customer-month and stores what they find (pseudonymized).
 """
 
@@ -16,9 +16,9 @@ from dagster import (
     asset_check,
 )
 
-from assets.money import money_text, total_text
-from assets.audit_rules import FINDING_TYPES, not_examined, run_rules
-from assets.warehouse import Warehouse
+from reports.rules.money import money_text, total_text
+from reports.rules.audit_rules import FINDING_TYPES, not_examined, run_rules
+from reports.warehouse import Warehouse
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource
 

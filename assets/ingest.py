@@ -18,12 +18,12 @@ from dagster import (
     asset_check,
 )
 
-from assets.money import money_text
-from assets.intake import DROP_FILES, drop_files, ingest_table
-from assets.parsing import ParseContext
-from assets.readers import InputFileError
-from assets.warehouse import Warehouse
-from pipelines.layout import DataRoot, LinkRefused
+from reports.rules.money import money_text
+from reports.inputs.intake import DROP_FILES, drop_files, ingest_table
+from reports.inputs.parsing import ParseContext
+from reports.inputs.readers import InputFileError
+from reports.warehouse import Warehouse
+from reports.layout import DataRoot, LinkRefused
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from schemas.contract import Contract, ContractError, CustomerSettings, load_contract, load_customer_settings

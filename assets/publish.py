@@ -12,8 +12,8 @@ import polars as pl
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.audit import currency_of
-from assets.audit_rules import FINDING_TYPES, MSISDN_PLACEHOLDER
-from assets.savings_rules import SAVINGS_TYPES
+from reports.rules.audit_rules import FINDING_TYPES, MSISDN_PLACEHOLDER
+from reports.rules.savings_rules import SAVINGS_TYPES
 from assets.ingest import (
     customer_file_checked,
     customer_settings,
@@ -21,10 +21,11 @@ from assets.ingest import (
     not_reconciled_reason,
     nothing_to_publish,
 )
-from assets.parsing import phone_lookup
-from assets.pseudonymize import Pseudonymizer
-from assets.readers import InputFileError, read_text_frame
-from pipelines.layout import DataRoot, atomic_replace, temp_path_for, validate_id
+from reports.inputs.parsing import phone_lookup
+from reports.inputs.pseudonymize import Pseudonymizer
+from reports.inputs.readers import InputFileError, read_text_frame
+from reports.layout import DataRoot, atomic_replace, temp_path_for
+from schemas.names import validate_id
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from reports.disputes import INVOICE_DATES_SQL, by_carrier, dispute_rows

@@ -9,7 +9,7 @@ import polars as pl
 from dagster import AssetDep, AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.ingest import not_reconciled_reason, nothing_to_publish
-from assets.money import total_text
+from reports.rules.money import total_text
 from assets.publish import PUBLISH_GROUP
 from schemas.outputs import (
     DISPUTES_CSV_AMOUNTS,
@@ -18,12 +18,12 @@ from schemas.outputs import (
     FINDINGS_CSV_COLUMNS,
     SAVINGS_CSV_COLUMNS,
 )
-from assets.audit_rules import month_name
-from assets.warehouse import Warehouse
-from pipelines.layout import DataRoot
+from reports.rules.audit_rules import month_name
+from reports.warehouse import Warehouse
+from reports.layout import DataRoot
 from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource, DeliveryResource
-from pipelines.storage import DeliveryError
+from reports.delivery import DeliveryError
 from reports.workbook import CustomerReport, write_workbook
 
 MONEY_2 = pl.Decimal(18, 2)

@@ -10,13 +10,13 @@ import polars as pl
 from dagster import AssetDep, AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
 from assets.audit import currency_of, line_month_usage
-from assets.audit_rules import UNVERIFIABLE_LINES
+from reports.rules.audit_rules import UNVERIFIABLE_LINES
 from assets.ingest import drop_files, not_reconciled_reason, nothing_to_publish
-from assets.money import money_text, total_text
-from assets.readers import InputFileError
-from assets.savings_rules import SAVINGS_TYPES, history_months, run_savings_rules
-from assets.warehouse import Warehouse
-from pipelines.layout import DataRoot
+from reports.rules.money import money_text, total_text
+from reports.inputs.readers import InputFileError
+from reports.rules.savings_rules import SAVINGS_TYPES, history_months, run_savings_rules
+from reports.warehouse import Warehouse
+from reports.layout import DataRoot
 from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource
 from schemas.tables import DEVICE_USAGE

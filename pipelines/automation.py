@@ -29,7 +29,7 @@ from dagster import (
 )
 
 from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
-from pipelines.layout import DataRoot
+from reports.layout import DataRoot
 from pipelines.partitions import customer_month_key, customers_partitions
 from pipelines.resources import DataRootResource, InboxResource
 

@@ -1,5 +1,5 @@
 """Retention in Dagster: the `purge_expired_data` job and its daily schedule, and the deletions in Dagster's storage
-that `tem privacy purge` and `tem customer offboard` make (assets/privacy/lifecycle.py holds the rest).
+that `tem privacy purge` and `tem customer offboard` make (reports/privacy/lifecycle.py holds the rest).
 
 `DagsterHistory` is the lifecycle's view of a DagsterInstance:
 
@@ -28,7 +28,6 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable
-from pathlib import Path
 
 from dagster import (
     AssetKey,
@@ -44,8 +43,7 @@ from dagster import (
     schedule,
 )
 
-from assets.privacy import lifecycle
-from pipelines.layout import DataRoot
+from reports.privacy import lifecycle
 from pipelines.partitions import CUSTOMER_DIMENSION, MONTH_DIMENSION, customers_partitions
 from pipelines.resources import DataRootResource, DeliveryResource
 from schemas import clock
@@ -65,7 +63,7 @@ def partition_key(customer_id: str, month: str) -> str:
 
 
 class DagsterHistory:
-    """assets.privacy.lifecycle.History on a DagsterInstance; `keep_run_id` (the purge job's own run) is never
+    """reports.privacy.lifecycle.History on a DagsterInstance; `keep_run_id` (the purge job's own run) is never
     deleted."""
 
     def __init__(self, instance, keep_run_id: str | None = None, owns_instance: bool = False):
@@ -304,19 +302,6 @@ def _sqlite_files(instance) -> list[str]:
             if database:
                 paths.append(database)
     return [p for p in paths if os.path.isfile(p)]
-
-
-def open_history(data_root: DataRoot):
-    """For the command line: the instance at DAGSTER_HOME (default <data root>/.dagster) as a DagsterHistory, or
-    NoHistory when there is no instance there yet (nothing was ever run: nothing to find or delete, nothing created)."""
-    home = Path(os.environ.get("DAGSTER_HOME") or data_root.path / ".dagster")
-    if not ((home / "dagster.yaml").exists() or (home / "history").exists()):
-        return lifecycle.NoHistory()
-    from pipelines.cli import prepare_environment
-    from pipelines.runner import open_instance
-
-    prepare_environment(data_root)
-    return DagsterHistory(open_instance(), owns_instance=True)
 
 
 # --------------------------------------------------------------------------------------------- the job and schedule

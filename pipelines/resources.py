@@ -12,11 +12,12 @@ from typing import Optional
 
 from dagster import ConfigurableResource, EnvVar, Failure
 
-from assets.privacy import keys
-from assets.pseudonymize import MasterKeyError, Pseudonymizer
-from assets.warehouse import Warehouse
-from pipelines.layout import ID_PATTERN, DataRoot, validate_id
-from pipelines.storage import DeliveryError, LocalStore, ObjectStore, S3Store
+from reports.privacy import keys
+from reports.inputs.pseudonymize import MasterKeyError, Pseudonymizer
+from reports.warehouse import Warehouse
+from reports.layout import DataRoot
+from schemas.names import ID_PATTERN, validate_id
+from reports.delivery import DeliveryError, LocalStore, ObjectStore, S3Store
 
 log = logging.getLogger("tem")
 
@@ -37,7 +38,7 @@ class DataRootResource(ConfigurableResource):
 
 class PseudonymKeyResource(ConfigurableResource):
     """The master key (TEM_MASTER_KEY, 64 hex characters), which wraps each customer's own data key
-    (assets/privacy/keys.py, docs/keys.md). None (TEM_MASTER_KEY unset): a development master key is created under
+    (reports/privacy/keys.py, docs/keys.md). None (TEM_MASTER_KEY unset): a development master key is created under
     the data root's .secrets/ and a warning is logged; an empty value is refused like any malformed key."""
 
     master_key: Optional[str] = None

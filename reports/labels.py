@@ -1,7 +1,7 @@
 """Plain-language names of the codes the published files use: the one place a finding, saving or charge type gets
 the words a telecom manager or a CFO reads.
 
-The codes themselves are defined by the rules (assets/audit_rules.py `RULES`, assets/savings_rules.py `RULES`);
+The codes themselves are defined by the rules (reports/rules/audit_rules.py `RULES`, reports/rules/savings_rules.py `RULES`);
 tests/test_disputes.py checks that every type those rules define has a label here, in the rules' order. The CSV files
 keep the codes; the workbook shows these labels, keeps the code in a column for filters and explains every type on
 its Glossary sheet.

@@ -16,9 +16,8 @@ import polars as pl
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from assets.parsing import DECIMAL_TEXT
-from pipelines.layout import ID_PATTERN
-from schemas.tables import MONEY, QUANTITY
+from schemas.names import ID_PATTERN
+from schemas.tables import DECIMAL_TEXT, MONEY, QUANTITY
 
 Money = Decimal
 CENT = Decimal("0.01")
@@ -70,7 +69,7 @@ class CustomerSettings(_Strict):
         return value
 
 
-# Contract numbers follow the rules of the numbers in the data (assets/parsing.py): the same text syntax (a comma
+# Contract numbers follow the rules of the numbers in the data (reports/inputs/parsing.py): the same text syntax (a comma
 # only as a thousands separator), the same range and places as the warehouse column they are compared with
 # (amounts DECIMAL(18, 4) like invoice amounts; rates, allowances and percentages DECIMAL(18, 6) like usage and
 # unit rates), extra places rounded half-even as polars rounds the data. Never through binary floating point.

@@ -20,7 +20,7 @@ def tem(*args: str, home: Path, master_key: str | None, **extra: str) -> subproc
     if master_key is not None:
         env["TEM_MASTER_KEY"] = master_key
     env.update(extra)
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.cli", *args], cwd=REPOSITORY, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines.layout import ID_PATTERN, MONTH_PATTERN
+from schemas.names import ID_PATTERN, MONTH_PATTERN
 
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip
@@ -72,7 +72,7 @@ def prepare_dagster_home(dagster_home: Path) -> Path:
 def tem_run(data_root: Path, dagster_home: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`tem run --data-root DIR` in its own process, recording its runs in dagster_home."""
     prepare_dagster_home(dagster_home)
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--data-root", str(data_root), *args],
+    result = subprocess.run([sys.executable, "-m", "pipelines.commands.cli", "run", "--data-root", str(data_root), *args],
                             cwd=REPOSITORY, env=tem_environment(data_root, dagster_home), capture_output=True,
                             text=True, timeout=timeout)  # fmt: skip
     if result.returncode != 0:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.parsing import normalize_phone
-from assets.readers import read_text_frame
+from reports.inputs.parsing import normalize_phone
+from reports.inputs.readers import read_text_frame
 
 PERSONAL_COLUMNS = ("employee_id", "manager_employee_id", "email", "imei", "msisdn", "first_name", "last_name")
 

@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.audit_rules import run_rules
+from reports.rules.audit_rules import run_rules
 from assets.ingest import contract_frames
 from schemas.contract import Contract, CustomerSettings
 from schemas.tables import MONEY, QUANTITY, STORED_COLUMNS

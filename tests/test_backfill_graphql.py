@@ -121,7 +121,7 @@ def assert_checks_passed(url: str, run_ids: set[str], partition_names: list[str]
 def server(tmp_path_factory):
     base = tmp_path_factory.mktemp("backfill")
     root = base / "root"
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "sample-data", "--data-root", str(root),
+    subprocess.run([sys.executable, "-m", "pipelines.commands.cli", "sample-data", "--data-root", str(root),
                     "--expected", str(base / "expected")], cwd=REPOSITORY, check=True, capture_output=True)  # fmt: skip
     with dagster_dev(root, base / "dagster_home") as running:
         yield running

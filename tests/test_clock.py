@@ -39,7 +39,7 @@ def test_first_day_after_month(day, following):
 @pytest.mark.parametrize("value", ["2026-1015", "15.10.2026", "2026-02-30", "today"])
 def test_a_bad_pin_is_refused_in_one_line(tmp_path, value):
     env = {"PATH": "/usr/bin:/bin", "TEM_TODAY": value, "TEM_DATA_ROOT": str(tmp_path)}
-    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run"], cwd=Path(__file__).resolve().parents[1],
+    run = subprocess.run([sys.executable, "-m", "pipelines.commands.cli", "run"], cwd=Path(__file__).resolve().parents[1],
                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip() == f"tem: TEM_TODAY={value!r} is not a date of the form YYYY-MM-DD"

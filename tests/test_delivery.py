@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from pipelines.storage import MANIFEST, DeliveryError, ObjectStore, object_key
+from reports.delivery import MANIFEST, DeliveryError, ObjectStore, object_key
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip
 from tests.s3_server import CREDENTIALS, moto_s3_server
@@ -34,7 +34,7 @@ def small_root(root: Path) -> Path:
 def tem(*args, env_extra: dict, home: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_HOME")) or k == "TEM_TODAY"}
     env.update(DAGSTER_HOME=str(home), TEM_MASTER_KEY="7e" * 32, **env_extra)
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.cli", *args], cwd=REPOSITORY, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import yaml
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
 from assets import audit, ingest, publish, report, savings
-from assets import audit_rules, savings_rules
+from reports.rules import audit_rules, savings_rules
 from assets.report import remove_stale_disputes
 from pipelines.resources import DataRootResource, DeliveryResource, PseudonymKeyResource
 from reports.disputes import FROM_INVOICE_DATE, FROM_MONTH_END, FROM_PERIOD_END, dispute_rows, month_end

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import yaml
 
-from pipelines.sample_data import write_sample_data
+from reports.sample_generator import write_sample_data
 from tests.identifiers import inbox_identifiers, leaks
 
 MASTER_KEY = "5a" * 32
@@ -23,7 +23,7 @@ def tem(*args, dagster_home: Path, master_key: str | None = MASTER_KEY) -> subpr
     env["DAGSTER_HOME"] = str(dagster_home)
     if master_key:
         env["TEM_MASTER_KEY"] = master_key
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.cli", *args], cwd=REPOSITORY, env=env,
                           capture_output=True, text=True, timeout=900)  # fmt: skip
 
 

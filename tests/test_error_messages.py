@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 from dagster._utils.error import SerializableErrorInfo
 
-from assets.readers import InputFileError, read_text_frame
-from pipelines.runner import error_line
+from reports.inputs.readers import InputFileError, read_text_frame
+from pipelines.commands.runner import error_line
 from tests.builders import INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row, write_csv, write_customer
 from tests.test_privacy import tem
 

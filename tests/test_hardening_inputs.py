@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from assets.parsing import _decimal_expr
+from reports.inputs.parsing import _decimal_expr
 from assets.publish import write_csv_atomically
-from assets.readers import InputFileError, read_text_frame
+from reports.inputs.readers import InputFileError, read_text_frame
 from schemas.contract import ContractError, load_contract, load_customer_settings
 from schemas.tables import MONEY, QUANTITY
 from tests.builders import (CONTRACT, INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row,
@@ -354,7 +354,7 @@ def test_contract_numbers_follow_the_data_parser(kind, dtype):
 
 def test_sample_data_contracts_still_load(tmp_path):
     """The generated sample (`tem sample-data`) repeats rates as YAML anchors on numbers: it must still load."""
-    from pipelines.sample_data import write_sample_data
+    from reports.sample_generator import write_sample_data
 
     root = tmp_path / "sample"
     write_sample_data(root, expected_dir=tmp_path / "expected")

@@ -18,9 +18,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.privacy import keys, processing_log
-from assets.pseudonymize import legacy_pseudonymizer, parse_master_key
-from pipelines.layout import DataRoot
+from reports.privacy import keys, processing_log
+from reports.inputs.pseudonymize import legacy_pseudonymizer, parse_master_key
+from reports.layout import DataRoot
 from tests.commands import copy_root
 from tests.commands import tem as run_tem
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
@@ -259,8 +259,8 @@ def test_destroying_a_key_leaves_its_pseudonyms_unlinkable(fresh):
 def test_two_processes_creating_the_same_key_agree(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    code = ("import sys; from assets.privacy import keys; from pipelines.layout import DataRoot; "
-            "from assets.pseudonymize import parse_master_key; "
+    code = ("import sys; from reports.privacy import keys; from reports.layout import DataRoot; "
+            "from reports.inputs.pseudonymize import parse_master_key; "
             f"key = keys.open_customer_key(DataRoot.at(sys.argv[1]), 'acme', parse_master_key({OLD!r})); "
             "print(keys.key_id_of(key))")  # fmt: skip
     processes = [subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=REPOSITORY, stdout=subprocess.PIPE,
@@ -432,8 +432,9 @@ def test_an_interrupted_rotation_is_not_finished_with_another_new_key(fresh):
 # ------------------------------------------------------------------------------------------- migration
 LEGACY_RUN = """
 import sys
-from assets.pseudonymize import legacy_pseudonymizer, parse_master_key
-from pipelines import cli, key_commands, resources
+from reports.inputs.pseudonymize import legacy_pseudonymizer, parse_master_key
+from pipelines import resources
+from pipelines.commands import cli, keys as key_commands
 
 # what the versions before per-customer data keys did: pseudonyms straight from the master key, no key files
 resources.PseudonymKeyResource.pseudonymizer = (

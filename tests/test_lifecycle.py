@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.privacy import processing_log
+from reports.privacy import processing_log
 from tests.commands import copy_root, tree_hash
 from tests.commands import tem as run_tem
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
@@ -168,7 +168,7 @@ def people_identifiers() -> set[str]:
 def customer_identifiers(root: Path) -> set[str]:
     """The customer id and name, its invoice numbers, its people's identifiers and their pseudonyms (computed while
     the customer's key still exists)."""
-    from assets.privacy.keys import pseudonymizer_for
+    from reports.privacy.keys import pseudonymizer_for
 
     pseudonymizer = pseudonymizer_for(root, CUSTOMER, MASTER_KEY)
     pseudonyms = set()

@@ -66,7 +66,7 @@ def asset_view(url: str) -> dict[str, dict]:
 
 
 def cli(root: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args, "--data-root", str(root)], cwd=REPOSITORY,
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.cli", *args, "--data-root", str(root)], cwd=REPOSITORY,
                           env=tem_environment(root, home, TEM_OPERATOR="test-operator"), capture_output=True,
                           text=True, timeout=600)  # fmt: skip
 

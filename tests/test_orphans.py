@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus, instance_for_test
 
-from pipelines.runner import PROCESS_TAG, fail_orphaned_runs, process_alive, process_tags
+from pipelines.commands.runner import PROCESS_TAG, fail_orphaned_runs, process_alive, process_tags
 from tests.privacy_root import write_privacy_root
 from tests.test_privacy import MASTER_KEY
 
@@ -51,7 +51,7 @@ def alive(pid: int) -> bool:
 
 
 def test_a_run_whose_process_is_gone_is_marked_failed_and_a_live_one_is_not(tmp_path):
-    gone = subprocess.Popen([sys.executable, "-c", "import pipelines.runner as r; print(r.process_tags()['tem/process'])"],
+    gone = subprocess.Popen([sys.executable, "-c", "import pipelines.commands.runner as r; print(r.process_tags()['tem/process'])"],
                             cwd=REPOSITORY, stdout=subprocess.PIPE, text=True)  # fmt: skip
     dead_process = gone.communicate(timeout=60)[0].strip()
     assert not process_alive(dead_process) and process_alive(process_tags()[PROCESS_TAG])
@@ -72,7 +72,7 @@ def test_workers_die_with_a_killed_tem_run(tmp_path):
     root = write_privacy_root(tmp_path / "root")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "DAGSTER_")) or k == "TEM_TODAY"}
     env.update(DAGSTER_HOME=str(tmp_path / "home"), TEM_MASTER_KEY=MASTER_KEY)
-    tem = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--data-root", str(root), "--workers", "2"],
+    tem = subprocess.Popen([sys.executable, "-m", "pipelines.commands.cli", "run", "--data-root", str(root), "--workers", "2"],
                            cwd=REPOSITORY, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         workers = wait_until(lambda: [p for p in children(tem.pid) if "spawn_main" in
@@ -85,7 +85,7 @@ def test_workers_die_with_a_killed_tem_run(tmp_path):
         if tem.poll() is None:
             tem.kill()
 
-    rerun = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--data-root", str(root), "--workers", "1"],
+    rerun = subprocess.run([sys.executable, "-m", "pipelines.commands.cli", "run", "--data-root", str(root), "--workers", "1"],
                            cwd=REPOSITORY, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     os.environ["DAGSTER_HOME"], previous = str(tmp_path / "home"), os.environ.get("DAGSTER_HOME")

@@ -6,8 +6,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from assets import parsing
-from assets.parsing import ParseContext, normalize_phone, parse_table, phone_lookup
+from reports.inputs import parsing
+from reports.inputs.parsing import ParseContext, normalize_phone, parse_table, phone_lookup
 from schemas.tables import INVOICE_CHARGES
 
 

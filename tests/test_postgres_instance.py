@@ -38,7 +38,7 @@ def test_runs_are_recorded_in_postgres(tmp_path, postgres):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "DAGSTER_")) or k == "TEM_TODAY"}
     env.update(postgres, DAGSTER_HOME=str(home), TEM_MASTER_KEY="3c" * 32)
 
-    run = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--data-root", str(root)], cwd=REPOSITORY,
+    run = subprocess.run([sys.executable, "-m", "pipelines.commands.cli", "run", "--data-root", str(root)], cwd=REPOSITORY,
                          env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert not list(home.glob("**/*.db")), "nothing may fall back to SQLite"

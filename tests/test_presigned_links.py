@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from pipelines.storage import MANIFEST, S3Store, object_key
+from reports.delivery import MANIFEST, S3Store, object_key
 from tests.builders import write_customer
 from tests.s3_server import CREDENTIALS
 from tests.verifying_s3_server import VerifyingServerUnavailable, ensure_weed, verifying_s3_server
@@ -57,7 +57,7 @@ def object_path(customer_id: str, name: str) -> str:
 def tem(*args: str, env_extra: dict, home: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_HOME")) or k == "TEM_TODAY"}
     env.update(DAGSTER_HOME=str(home), TEM_MASTER_KEY="7e" * 32, **env_extra)
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.cli", *args], cwd=REPOSITORY, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from assets.privacy import processing_log
+from reports.privacy import processing_log
 from tests.commands import copy_root, tree_hash
 from tests.commands import tem as run_tem
 from tests.privacy_root import CUSTOMER, MONTHS, NEW_HIRE, OTHER, REPORT, SUBJECT, SUBJECT_NATIONAL, write_privacy_root
@@ -58,7 +58,7 @@ def subject_identifiers() -> set[str]:
 
 
 def subject_pseudonyms(root: Path) -> set[str]:
-    from assets.privacy.keys import pseudonymizer_for
+    from reports.privacy.keys import pseudonymizer_for
 
     pseudonymizer = pseudonymizer_for(root, CUSTOMER, MASTER_KEY)  # the customer's own data key in this root
     return ({pseudonymizer.pseudonym("msisdn", n) for n in SUBJECT["lines"]}
@@ -207,7 +207,7 @@ def erasure_runs(home: Path, request: str) -> dict[str, int]:
     """Runs per job in the instance at `home` tagged with this erasure request."""
     from dagster import DagsterInstance, RunsFilter
 
-    from pipelines.privacy_commands import OPERATION_TAG, REQUEST_TAG
+    from pipelines.commands.privacy import OPERATION_TAG, REQUEST_TAG
 
     os.environ["DAGSTER_HOME"], previous = str(home), os.environ.get("DAGSTER_HOME")
     try:
@@ -223,7 +223,7 @@ def erasure_runs(home: Path, request: str) -> dict[str, int]:
 
 def assert_erased(root: Path, home: Path) -> None:
     """Nothing of the subject anywhere; their first number is the new hire's in August, so it may remain there only."""
-    from assets.privacy.keys import pseudonymizer_for
+    from reports.privacy.keys import pseudonymizer_for
 
     pseudonym = pseudonymizer_for(root, CUSTOMER, MASTER_KEY).pseudonym("msisdn", SUBJECT["lines"][0])
     reassigned = {SUBJECT["lines"][0], "4155550101", pseudonym}

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assets.privacy import rewrite as rewrite_module
-from assets.privacy.rewrite import RewriteError, RowEdits, rewrite_file
+from reports.privacy import rewrite as rewrite_module
+from reports.privacy.rewrite import RewriteError, RowEdits, rewrite_file
 from schemas.tables import ERASED
-from assets.readers import read_text_frame
+from reports.inputs.readers import read_text_frame
 from tests.builders import write_xlsx
 
 BOM = b"\xef\xbb\xbf"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from assets.privacy import processing_log
-from assets.privacy.processing_log import (
+from reports.privacy import processing_log
+from reports.privacy.processing_log import (
     ACTIONS,
     GENESIS,
     ProcessingLogError,

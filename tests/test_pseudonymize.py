@@ -8,11 +8,11 @@ import hmac
 import polars as pl
 import pytest
 
-from assets import pseudonymize
+from reports.inputs import pseudonymize
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from assets.pseudonymize import (MasterKeyError, Pseudonymizer, legacy_pseudonymizer, load_or_create_dev_key,
+from reports.inputs.pseudonymize import (MasterKeyError, Pseudonymizer, legacy_pseudonymizer, load_or_create_dev_key,
                                  parse_master_key)  # fmt: skip
 
 KEY_A = bytes(range(32))

@@ -3,9 +3,9 @@
 import polars as pl
 import pytest
 
-from assets.intake import SourceFile, ingest_table
-from assets.parsing import ParseContext
-from assets.pseudonymize import Pseudonymizer
+from reports.inputs.intake import SourceFile, ingest_table
+from reports.inputs.parsing import ParseContext
+from reports.inputs.pseudonymize import Pseudonymizer
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, roster_row, usage_row,
                             write_csv)  # fmt: skip

@@ -6,7 +6,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from assets.readers import InputFileError, read_text_frame
+from reports.inputs.readers import InputFileError, read_text_frame
 from tests.builders import USAGE_HEADER, write_csv, write_parquet, write_xlsx
 
 REQUIRED = ["date", "msisdn"]
@@ -80,9 +80,9 @@ def test_duplicate_headers_are_refused(tmp_path):
 
 
 def test_unknown_columns_are_kept_out_of_the_tables(tmp_path):
-    from assets.intake import SourceFile, ingest_table
-    from assets.parsing import ParseContext
-    from assets.pseudonymize import Pseudonymizer
+    from reports.inputs.intake import SourceFile, ingest_table
+    from reports.inputs.parsing import ParseContext
+    from reports.inputs.pseudonymize import Pseudonymizer
     from schemas.tables import DEVICE_USAGE
 
     header = ["Extra", *reversed(USAGE_HEADER)]

@@ -1,4 +1,4 @@
-"""The record of processing (GDPR Art. 30(2)): `assets.privacy.record`, built from configuration only."""
+"""The record of processing (GDPR Art. 30(2)): `reports.privacy.record`, built from configuration only."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assets.privacy import processing_log
-from assets.privacy.record import (RecordError, in_eu_eea, load_provider, record_markdown,
+from reports.privacy import processing_log
+from reports.privacy.record import (RecordError, in_eu_eea, load_provider, record_markdown,
                                    registered_customers)  # fmt: skip
 from schemas.tables import PERSONAL_COLUMNS
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,

@@ -1,7 +1,7 @@
 """How `tem run` orders its runs: what each stage waits for, and that a failure stops only its own month."""
 
-from pipelines import runner
-from pipelines.runner import AUDIT, CONTRACTS, PUBLISH, SAVINGS, Stage, StageResult, plan_stages, run_stages
+from pipelines.commands import runner
+from pipelines.commands.runner import AUDIT, CONTRACTS, PUBLISH, SAVINGS, Stage, StageResult, plan_stages, run_stages
 
 
 def test_each_stage_waits_for_what_it_reads():
@@ -68,7 +68,7 @@ def test_the_tem_process_plans_without_importing_dagster(tmp_path):
         (tmp_path / "root" / "inbox" / "acme" / month).mkdir(parents=True)
     code = f"""
 import sys
-from pipelines import cli, runner
+from pipelines.commands import cli, runner
 planned, pools = [], []
 runner.run_stages = lambda waits, on_finished, pool, workers: planned.extend(waits) or pools.append(workers) or {{}}
 assert cli.main(["run", "--data-root", {str(tmp_path / "root")!r}, "--workers", "8"]) == 0

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from assets.ingest import contract_frames
-from assets.savings_rules import history_months, run_savings_rules
+from reports.rules.savings_rules import history_months, run_savings_rules
 from schemas.contract import Contract, CustomerSettings
 from schemas.tables import QUANTITY
 

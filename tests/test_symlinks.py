@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from assets.ingest import contract_tables, customer_settings, drop_files
-from assets.readers import InputFileError
+from reports.inputs.readers import InputFileError
 from assets.savings import inbox_has_usage
-from pipelines.layout import DataRoot, LinkRefused
-from pipelines.storage import MANIFEST, DeliveryError, LocalStore, object_key
+from reports.layout import DataRoot, LinkRefused
+from reports.delivery import MANIFEST, DeliveryError, LocalStore, object_key
 from schemas.contract import ContractError
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip
@@ -201,7 +201,7 @@ def test_publishing_refuses_a_linked_published_folder(tmp_path):
 def tem(*args, home: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEM_", "AWS_", "DAGSTER_HOME")) or k == "TEM_TODAY"}
     env.update(DAGSTER_HOME=str(home), TEM_MASTER_KEY="3c" * 32)
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPOSITORY, env=env,
+    return subprocess.run([sys.executable, "-m", "pipelines.commands.cli", *args], cwd=REPOSITORY, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
 
 

@@ -13,13 +13,9 @@ from functools import lru_cache
 import phonenumbers
 import polars as pl
 
-from schemas.tables import MONEY, QUANTITY, TableSpec
+from schemas.tables import (DECIMAL_TEXT, FALSE_WORDS, ISO_DATE_TEXT, MONEY, QUANTITY, REGIONAL_DATE_TEXT, TRUE_WORDS,
+                            TableSpec)
 
-DECIMAL_TEXT = r"^[+-]?((\d+|\d{1,3}(,\d{3})+)(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-ISO_DATE_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
-REGIONAL_DATE_TEXT = r"^\d{1,2}/\d{1,2}/\d{4}$"
-TRUE_WORDS = ("true", "yes", "1")
-FALSE_WORDS = ("false", "no", "0")
 DECIMAL_DTYPES = {"money": MONEY, "quantity": QUANTITY, "count": QUANTITY}
 
 

@@ -1,7 +1,7 @@
 """Erasure, all or nothing: the inbox rewritten in one step that a crash cannot leave half done.
 
 1. Stage: every inbox file that holds the subject is rewritten beside itself, hidden
-   (`inbox/<customer>/<month>/.<name>.erase-staged`), in its own format (assets/privacy/rewrite.py).
+   (`inbox/<customer>/<month>/.<name>.erase-staged`), in its own format (reports/privacy/rewrite.py).
 2. Commit: the journal `.privacy/pending/<customer>.json` is written in one rename. It lists each file (by month,
    table and file reference, never by a name that could hold a phone number) and the new content's SHA-256, the months to rebuild, the request reference and the counts (never an
    identifier or a pseudonym). Before this point a crash leaves the inbox as it was; the staged copies are
@@ -23,10 +23,11 @@ import signal
 from contextlib import contextmanager
 from pathlib import Path
 
-from assets.intake import drop_files
-from assets.privacy.rewrite import rewrite_file
-from assets.privacy.subject import MonthHoldings
-from pipelines.layout import DataRoot, file_sha256, fsync_folder, validate_id
+from reports.inputs.intake import drop_files
+from reports.privacy.rewrite import rewrite_file
+from reports.privacy.subject import MonthHoldings
+from reports.layout import DataRoot, file_sha256, fsync_folder
+from schemas.names import validate_id
 
 STAGED_SUFFIX = ".erase-staged"
 MANIFEST = "manifest.json"

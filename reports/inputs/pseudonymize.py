@@ -1,7 +1,7 @@
 """Pseudonymization: keyed HMAC-SHA256 per customer and per field.
 
 Each customer has its own random 32-byte data key (stored only wrapped under the master key, see
-assets/privacy/keys.py and docs/keys.md). Field keys are derived from it with HKDF-SHA256, one per field, so the
+reports/privacy/keys.py and docs/keys.md). Field keys are derived from it with HKDF-SHA256, one per field, so the
 same phone number gets unrelated pseudonyms under two customers and under two fields. HMAC runs once per distinct
 value, then the result is joined back onto the rows.
 
@@ -102,7 +102,7 @@ def _keyed_pseudonym(field_key: bytes, value: str) -> str:
 
 
 class Pseudonymizer:
-    """Pseudonyms for one customer, from the customer's 32-byte data key (assets/privacy/keys.py hands one out).
+    """Pseudonyms for one customer, from the customer's 32-byte data key (reports/privacy/keys.py hands one out).
     Holds key material only; never logs values."""
 
     _salt = KDF_SALT

@@ -11,7 +11,9 @@ import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from pipelines.layout import LINK_REFUSED, atomic_replace, file_sha256, temp_path_for, validate_id, validate_month
+from reports.layout import LINK_REFUSED, atomic_replace, file_sha256, temp_path_for
+
+from schemas.names import validate_id, validate_month
 
 MANIFEST = "manifest.json"
 FILE_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")

@@ -36,8 +36,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from assets.privacy import processing_log
-from pipelines.layout import ID_PATTERN, DataRoot, InvalidName, LinkRefused, validate_id
+from reports.privacy import processing_log
+from reports.layout import DataRoot, LinkRefused
+from schemas.names import ID_PATTERN, InvalidName, validate_id
 from schemas.contract import DEFAULT_RETENTION_MONTHS, ContractError, _describe, _load_yaml, load_customer_settings
 from schemas.outputs import FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
 from schemas.tables import (DEVICE_USAGE, DROPPED_PERSONAL_COLUMNS, INVOICE_CHARGES, PERSONAL_COLUMNS,
@@ -185,7 +186,7 @@ def _check_customer(data_root: DataRoot, customer_id: str) -> None:
         validate_id(customer_id)
     except InvalidName as problem:
         raise RecordError(str(problem)) from None
-    try:  # a link could lead to another customer's files (pipelines/layout.py): refused, as everywhere
+    try:  # a link could lead to another customer's files (reports/layout.py): refused, as everywhere
         for path in (data_root.customer_file(customer_id), data_root.contracts_dir(customer_id),
                      data_root.path / "inbox" / customer_id):  # fmt: skip
             data_root.refuse_links(path)

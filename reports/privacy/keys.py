@@ -1,6 +1,6 @@
 """Per-customer data keys, stored only wrapped under the master key (docs/keys.md).
 
-Each customer has its own random 32-byte data key; its pseudonyms are derived from it (assets/pseudonymize.py).
+Each customer has its own random 32-byte data key; its pseudonyms are derived from it (reports/inputs/pseudonymize.py).
 The key is kept only as `<data root>/.secrets/keys/<customer>.json` (file 0600, folders 0700): its AES key wrap
 (RFC 3394) under a key-encryption key derived from the master key with HKDF-SHA256, per customer, so a key file
 copied onto another customer's name does not open either. The file also holds `key_id`, a short fingerprint of the
@@ -9,7 +9,7 @@ run with another key (a restored or recreated key file) is refused before it wri
 
 * `open_customer_key` opens a customer's key (creating it on first use, race-safe between processes), refusing with
   a KeyRefused that names the customer when the master key does not open it, when it is not the key that wrote the
-  warehouse, or when the warehouse predates per-customer keys (`tem keys migrate`, pipelines/key_commands.py).
+  warehouse, or when the warehouse predates per-customer keys (`tem keys migrate`, pipelines/commands/keys.py).
 * `prepare_customer_keys` is the check `tem run` makes for every planned customer before anything is written.
 * `rotate` re-wraps every key under a new master key, all or nothing (the protocol is in its docstring).
 * `destroy_key` destroys a customer's wrapped key: whatever its pseudonymized data, in a backup say, can then no
@@ -36,9 +36,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from assets.pseudonymize import (MasterKeyError, Pseudonymizer, forget_derived_keys, load_or_create_dev_key,
+from reports.inputs.pseudonymize import (MasterKeyError, Pseudonymizer, forget_derived_keys, load_or_create_dev_key,
                                  parse_master_key)  # fmt: skip
-from pipelines.layout import DataRoot, ID_PATTERN, MONTH_PATTERN, fsync_folder, validate_id
+from reports.layout import DataRoot, fsync_folder
+from schemas.names import ID_PATTERN, MONTH_PATTERN, validate_id
 
 KEY_FORMAT = "tem-customer-key"
 KEY_FORMAT_VERSION = 1
@@ -539,7 +540,7 @@ def _opens(root: DataRoot, customer_id: str, master_key: bytes, folder: str = KE
 
 def _finish_rotation(root: DataRoot, new_key: bytes) -> bool:
     """Bring an interrupted rotation to its end (see `rotate`); True if there was one to finish."""
-    from assets.privacy.erasure import crash_point
+    from reports.privacy.erasure import crash_point
 
     secrets_dir = root.secrets_dir()
     current, staging, retired = keys_dir(root, KEYS), keys_dir(root, STAGING), keys_dir(root, RETIRED)
@@ -592,7 +593,7 @@ def rotate(data_root: DataRoot | str | os.PathLike, master_key: bytes, new_maste
     5. Destroy `keys.old` (each file overwritten, then removed) and the marker: the old master key opens nothing.
     Runs are refused while a complete staging folder or `keys.old` exists (`tem keys rotate` again finishes it).
     """
-    from assets.privacy.erasure import crash_point
+    from reports.privacy.erasure import crash_point
 
     root = _root(data_root)
     if not root.secrets_dir().is_dir():  # no key at all (and no lock file to create for nothing)

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.layout import DataRoot, atomic_replace, temp_path_for
+from reports.layout import DataRoot, atomic_replace, temp_path_for
 
 CONTRACTS_FOLDER = "contracts"
 

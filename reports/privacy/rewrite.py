@@ -1,6 +1,6 @@
 """Rewrite one inbox file in its own format without some rows and with some cells changed (GDPR erasure).
 
-Rows are named by the `source_row` numbers that `assets.readers.read_text_frame` gives them (header = row 1), so the
+Rows are named by the `source_row` numbers that `reports.inputs.readers.read_text_frame` gives them (header = row 1), so the
 mapping from a number to a physical record follows that reader exactly:
 
 - CSV (polars): leading lines that are empty (b"" or b"\\r") before the header are skipped and not counted; the first

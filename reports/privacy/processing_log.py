@@ -28,7 +28,7 @@ and ``request`` and ``detail`` are refused (ValueError) when they hold something
 * a pseudonym: 32 hex digits in a row.
 
 "DSR-2026-0042" and "ticket 1234" pass (no run of 7 digits). The customer id and the months are checked against
-the same rules as every path name (pipelines.layout), and counts must be ints (a bool or a string is refused).
+the same rules as every path name (reports.layout), and counts must be ints (a bool or a string is refused).
 
 Appending is safe with concurrent processes: the log is opened with O_APPEND and held under an exclusive flock
 while its last line is read (backwards from the end, never the whole file) and the new line is written with one
@@ -52,7 +52,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
 
-from pipelines.layout import fsync_folder, validate_id, validate_month
+from reports.layout import fsync_folder
+
+from schemas.names import validate_id, validate_month
 
 ACTIONS = ("run", "export", "erase", "purge", "offboard", "key_rotate", "link")
 OUTCOMES = ("done", "refused", "failed", "nothing_to_do", "dry_run")

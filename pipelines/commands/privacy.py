@@ -7,13 +7,13 @@
     tem privacy purge  [--customer ID]... [--as-of YYYY-MM-DD] [--dry-run]
     tem customer offboard --customer ID --confirm ID [--return-to DIR]
 
-(purge and offboard: assets/privacy/lifecycle.py; a malformed --as-of is a usage error, exit 2.)
+(purge and offboard: reports/privacy/lifecycle.py; a malformed --as-of is a usage error, exit 2.)
 
 Exit status: 0 done (a subject of whom nothing is held included), 1 refused or failed (one line saying why, nothing
 half-changed), 2 a usage error. Every export and erasure, done or refused, adds a record to the processing log
 (`<data root>/.privacy/processing-log.jsonl`); a dry run changes nothing, the log included.
 
-The erasure rewrites the customer's inbox as one all-or-nothing step (assets/privacy/erasure.py), then rebuilds every
+The erasure rewrites the customer's inbox as one all-or-nothing step (reports/privacy/erasure.py), then rebuilds every
 month held from it through the same Dagster definitions as `tem run` (runs tagged with the request reference, so
 the UI shows them), and only then forgets its journal: killed at any point, the same command completes it.
 """
@@ -21,11 +21,13 @@ the UI shows them), and only then forgets its journal: killed at any point, the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from assets.privacy import processing_log
-from pipelines.layout import DataRoot, InvalidName, validate_id
+from reports.privacy import processing_log
+from reports.layout import DataRoot
+from schemas.names import InvalidName, validate_id
 
 REQUEST_TAG = "tem/privacy_request"
 OPERATION_TAG = "tem/privacy_operation"
@@ -71,8 +73,8 @@ def _request(reference: str | None) -> str | None:
 
 
 def command_export(args: argparse.Namespace, data_root: DataRoot) -> int:
-    from assets.privacy.export import build_export, write_archive
-    from assets.privacy.subject import holdings_by_month, make_selector
+    from reports.privacy.export import build_export, write_archive
+    from reports.privacy.subject import holdings_by_month, make_selector
 
     months: list[str] = []
     try:
@@ -99,8 +101,8 @@ def command_export(args: argparse.Namespace, data_root: DataRoot) -> int:
 
 
 def command_erase(args: argparse.Namespace, data_root: DataRoot) -> int:
-    from assets.privacy import erasure
-    from assets.privacy.subject import holdings_by_month, make_selector
+    from reports.privacy import erasure
+    from reports.privacy.subject import holdings_by_month, make_selector
 
     try:
         request = _request(args.request)
@@ -138,7 +140,7 @@ def command_erase(args: argparse.Namespace, data_root: DataRoot) -> int:
             _log(data_root, "erase", args.customer, [], request, counts, "nothing_to_do")
             print(f"nothing to erase: {args.customer}'s inbox holds nothing of this subject")
             return 0
-        from pipelines.key_commands import check_run_keys
+        from pipelines.commands.keys import check_run_keys
 
         key_problems = check_run_keys(data_root, [args.customer])  # the rebuild needs the key: refuse before writing
         if key_problems:
@@ -159,7 +161,7 @@ def command_erase(args: argparse.Namespace, data_root: DataRoot) -> int:
 
 def _finish(data_root: DataRoot, journal, counts: dict[str, int] | None = None) -> None:
     """Apply a committed journal to the inbox, remove and rebuild everything derived, then log and forget it."""
-    from assets.privacy import erasure
+    from reports.privacy import erasure
 
     journal.apply()
     months, request = journal.months(), journal.request()
@@ -184,7 +186,7 @@ def delivery_store(data_root: DataRoot):
 
 def rebuild(data_root: DataRoot, customer_id: str, months: list[str], tags: dict[str, str]) -> list[str]:
     """Run the customer's months again as `tem run` does, the runs tagged; the months that failed."""
-    from pipelines.cli import execute_plan
+    from pipelines.commands.cli import execute_plan
 
     outcomes = execute_plan(data_root, {customer_id: sorted(months)}, workers=None, tags=tags)
     return [o.month or o.customer_id for o in outcomes if not o.ok]
@@ -193,7 +195,7 @@ def rebuild(data_root: DataRoot, customer_id: str, months: list[str], tags: dict
 def command_record(args: argparse.Namespace, data_root: DataRoot) -> int:
     """The record of processing on stdout. It reads configuration only (no personal data is processed), so it adds
     no record to the processing log, whose actions are the operations on data."""
-    from assets.privacy.record import record_markdown, registered_customers
+    from reports.privacy.record import record_markdown, registered_customers
 
     customers = args.customer or registered_customers(data_root.path)
     if not customers:
@@ -301,7 +303,7 @@ def add_parsers(commands, resolve_data_root) -> None:
 # --------------------------------------------------------------------------------------------- retention, offboarding
 def _run_lifecycle(args: argparse.Namespace, resolve_data_root, command, name: str) -> int:
     """Exit 0 done, 1 refused or failed (one line), 2 a malformed option (one line)."""
-    from assets.privacy.lifecycle import LifecycleUsage
+    from reports.privacy.lifecycle import LifecycleUsage
 
     data_root = resolve_data_root(args.data_root)
     try:
@@ -317,7 +319,7 @@ def _run_lifecycle(args: argparse.Namespace, resolve_data_root, command, name: s
 
 def _lifecycle_store(data_root: DataRoot, action: str, customers: list[str] | None, logged: bool):
     """The delivery target; a misconfigured one refuses the operation (logged) before anything is touched."""
-    from assets.privacy import lifecycle
+    from reports.privacy import lifecycle
 
     try:
         return delivery_store(data_root)
@@ -330,9 +332,8 @@ def _lifecycle_store(data_root: DataRoot, action: str, customers: list[str] | No
 
 
 def command_purge(args: argparse.Namespace, data_root: DataRoot) -> int:
-    """`tem privacy purge`: assets/privacy/lifecycle.py; the Dagster job `purge_expired_data` runs the same."""
-    from assets.privacy import lifecycle
-    from pipelines.lifecycle import open_history
+    """`tem privacy purge`: reports/privacy/lifecycle.py; the Dagster job `purge_expired_data` runs the same."""
+    from reports.privacy import lifecycle
 
     try:
         as_of = lifecycle.parse_as_of(args.as_of)
@@ -359,8 +360,7 @@ def command_purge(args: argparse.Namespace, data_root: DataRoot) -> int:
 
 def command_offboard(args: argparse.Namespace, data_root: DataRoot) -> int:
     """`tem customer offboard`: the return archive, then everything of the customer deleted, and a certificate."""
-    from assets.privacy import lifecycle
-    from pipelines.lifecycle import open_history
+    from reports.privacy import lifecycle
 
     store = _lifecycle_store(data_root, "offboard", [args.customer], logged=True)
     history = lifecycle.LazyHistory(lambda: open_history(data_root))
@@ -395,3 +395,19 @@ def add_customer_parser(commands, resolve_data_root) -> None:
                           "with every file the customer delivered and every file published for it")  # fmt: skip
     offboard.set_defaults(handler=lambda args: _run_lifecycle(args, resolve_data_root, command_offboard,
                                                               "tem customer offboard"))  # fmt: skip
+
+
+def open_history(data_root: DataRoot):
+    """For the command line: the instance at DAGSTER_HOME (default <data root>/.dagster) as a DagsterHistory, or
+    NoHistory when there is no instance there yet (nothing was ever run: nothing to find or delete, nothing created)."""
+    from reports.privacy import lifecycle
+
+    home = Path(os.environ.get("DAGSTER_HOME") or data_root.path / ".dagster")
+    if not ((home / "dagster.yaml").exists() or (home / "history").exists()):
+        return lifecycle.NoHistory()
+    from pipelines.commands.cli import prepare_environment
+    from pipelines.commands.runner import open_instance
+    from pipelines.lifecycle import DagsterHistory
+
+    prepare_environment(data_root)
+    return DagsterHistory(open_instance(), owns_instance=True)

@@ -3,11 +3,11 @@
     tem run [--data-root DIR] [--customer ID]... [--month YYYY-MM]... [--workers N]
     tem sample-data [--data-root DIR] [--seed N] [--lines N]
     tem ui [--data-root DIR] [--port N]
-    tem privacy export|erase|log ...   (pipelines/privacy_commands.py)
-    tem keys rotate|migrate ...        (pipelines/key_commands.py)
+    tem privacy export|erase|log ...   (pipelines/commands/privacy.py)
+    tem keys rotate|migrate ...        (pipelines/commands/keys.py)
 
 `tem run` executes the same Dagster definitions the UI shows, three runs of the reconcile job per customer-month
-(audit, savings, publish; see pipelines/runner.py), several at a time, recorded in the Dagster instance at
+(audit, savings, publish; see pipelines/commands/runner.py), several at a time, recorded in the Dagster instance at
 DAGSTER_HOME (default: <data root>/.dagster).
 """
 
@@ -20,10 +20,12 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.layout import InvalidName, DataRoot, validate_id, validate_month
+from reports.layout import DataRoot
+
+from schemas.names import InvalidName, validate_id, validate_month
 from schemas.clock import InvalidClock, pinned_today
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
 MIN_SAMPLE_LINES, MAX_SAMPLE_LINES = 25, 500_000
 
@@ -91,8 +93,8 @@ def select_partitions(data_root: DataRoot, customers: list[str], months: list[st
 def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> list[str]:
     """The selected months plus the two before each that are in the inbox but not reconciled yet, since savings
     for month M read the usage of M-2 and M-1; in calendar order so history is built first."""
-    from assets.savings_rules import history_months
-    from assets.warehouse import Warehouse
+    from reports.rules.savings_rules import history_months
+    from reports.warehouse import Warehouse
 
     in_inbox = set(data_root.months(customer_id))
     warehouse = Warehouse(data_root)
@@ -115,8 +117,8 @@ def worker_count(option: int | None) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from assets.privacy import processing_log
-    from pipelines.key_commands import check_run_keys
+    from reports.privacy import processing_log
+    from pipelines.commands.keys import check_run_keys
 
     data_root = resolve_data_root(args.data_root)
     workers = worker_count(args.workers)
@@ -150,7 +152,7 @@ def command_run(args: argparse.Namespace) -> int:
 def execute_plan(data_root: DataRoot, plan: dict[str, list[str]], workers: int | None = None,
                  tags: dict[str, str] | None = None) -> list[RunOutcome]:  # fmt: skip
     """Run the planned customer-months in worker processes (never more than there are customer-months)."""
-    from pipelines.runner import worker_pool
+    from pipelines.commands.runner import worker_pool
 
     prepare_environment(data_root)
     workers = min(worker_count(workers), max(1, sum(map(len, plan.values()))))
@@ -165,7 +167,7 @@ def execute_plan(data_root: DataRoot, plan: dict[str, list[str]], workers: int |
 def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:
     if (os.environ.get("TEM_INBOX") or "local") != "local":  # a local inbox is the data root itself: nothing to sync
         from pipelines.resources import InboxResource
-        from pipelines.storage import DeliveryError
+        from reports.delivery import DeliveryError
 
         try:
             InboxResource.from_environment(deferred=False).sync(data_root)  # an S3 inbox lands in the data root first
@@ -181,7 +183,7 @@ def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int
              tags: dict[str, str] | None = None) -> list[RunOutcome]:  # fmt: skip
     """Run every planned customer-month. With a worker pool this process never imports Dagster: the workers
     do, register each customer's partition with its contracts run and check each month against the partitions."""
-    from pipelines.runner import PUBLISH, Stage, plan_stages, run_stages
+    from pipelines.commands.runner import PUBLISH, Stage, plan_stages, run_stages
 
     outcomes: list[RunOutcome] = []
     runnable = {customer_id: sorted(months) for customer_id, months in plan.items() if months}
@@ -227,7 +229,7 @@ def report(outcomes: list[RunOutcome], data_root: DataRoot) -> int:
 
 
 def command_sample_data(args: argparse.Namespace) -> int:
-    from pipelines.sample_data import write_sample_data
+    from reports.sample_generator import write_sample_data
 
     data_root = resolve_data_root(args.data_root)
     if args.lines is not None and not MIN_SAMPLE_LINES <= args.lines <= MAX_SAMPLE_LINES:
@@ -253,7 +255,7 @@ def command_reports_url(args: argparse.Namespace) -> int:
     if not 1 <= args.expires <= 7 * 24 * 3600:
         raise UsageError("--expires must be between 1 second and 7 days (604800 seconds)")
     from pipelines.resources import DeliveryResource
-    from pipelines.storage import DeliveryError, object_key
+    from reports.delivery import DeliveryError, object_key
 
     store = DeliveryResource.from_environment(deferred=False).store(data_root)
     try:
@@ -262,7 +264,7 @@ def command_reports_url(args: argparse.Namespace) -> int:
         raise UsageError(str(problem)) from None
     if manifest is None:
         raise UsageError(f"no delivery for {customer_id} {month}: its manifest.json is missing (run tem run first)")
-    from assets.privacy import processing_log
+    from reports.privacy import processing_log
 
     for entry in manifest["files"]:
         link = store.link(object_key(customer_id, month, entry["name"]), args.expires)
@@ -275,7 +277,7 @@ def command_reports_url(args: argparse.Namespace) -> int:
 def command_ui(args: argparse.Namespace) -> int:
     """`dagster dev` on this data root, in this process's place (a signal to `tem ui` reaches the webserver), after
     the runs a killed `tem run` left STARTED are marked failed, so they hold no run slot in the UI's queue."""
-    from pipelines.runner import fail_orphaned_runs, open_instance
+    from pipelines.commands.runner import fail_orphaned_runs, open_instance
 
     data_root = resolve_data_root(args.data_root)
     prepare_environment(data_root)
@@ -319,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     url.add_argument("--expires", type=int, default=3600, metavar="SECONDS", help="link lifetime (default 3600)")
     url.set_defaults(handler=command_reports_url)
 
-    from pipelines import key_commands, privacy_commands
+    from pipelines.commands import keys as key_commands, privacy as privacy_commands
 
     privacy_commands.add_parsers(commands, resolve_data_root)
     privacy_commands.add_customer_parser(commands, resolve_data_root)

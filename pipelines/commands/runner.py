@@ -65,7 +65,7 @@ def requirement(stage: Stage) -> Stage | None:
 
 def plan_stages(plan: dict[str, list[str]], tags: dict[str, str] | None = None) -> dict[Stage, set[Stage]]:
     """Every stage of every planned customer and customer-month -> the stages that must have finished first."""
-    from assets.savings_rules import history_months
+    from reports.rules.savings_rules import history_months
 
     run_tags = tuple(sorted((tags or {}).items()))
     waits: dict[Stage, set[Stage]] = {}

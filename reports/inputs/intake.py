@@ -13,11 +13,11 @@ from pathlib import Path
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from assets.parsing import ParseContext, concat_quarantine, parse_table, quarantine_entries
-from assets.privacy.processing_log import identifier_in
-from assets.pseudonymize import Pseudonymizer
-from assets.readers import InputFileError, read_text_frame
-from pipelines.layout import DataRoot, LinkRefused
+from reports.inputs.parsing import ParseContext, concat_quarantine, parse_table, quarantine_entries
+from reports.privacy.processing_log import identifier_in
+from reports.inputs.pseudonymize import Pseudonymizer
+from reports.inputs.readers import InputFileError, read_text_frame
+from reports.layout import DataRoot, LinkRefused
 from schemas.tables import (DEVICE_USAGE, INVOICE_CHARGES, LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec,
                             reason_for_check)  # fmt: skip
 

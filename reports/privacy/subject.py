@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from assets.intake import SourceFile, drop_files
-from assets.parsing import normalize_phone, phone_lookup
-from assets.privacy.rewrite import RowEdits
-from assets.readers import read_text_frame
-from pipelines.layout import DataRoot
+from reports.inputs.intake import SourceFile, drop_files
+from reports.inputs.parsing import normalize_phone, phone_lookup
+from reports.privacy.rewrite import RowEdits
+from reports.inputs.readers import read_text_frame
+from reports.layout import DataRoot
 from schemas.tables import DEVICE_USAGE, ERASED, INVOICE_CHARGES, ROSTER, TableSpec
 
 TABLES = (ROSTER, INVOICE_CHARGES, DEVICE_USAGE)

@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from assets.privacy import processing_log
-from assets.privacy.erasure import crash_point, customer_lock, privacy_dir
-from pipelines.layout import (ID_PATTERN, MONTH_PATTERN, DataRoot, InvalidName, LinkRefused, file_sha256, fsync_folder,
-                              validate_id)  # fmt: skip
-from pipelines.storage import LocalStore
+from reports.privacy import processing_log
+from reports.privacy.erasure import crash_point, customer_lock, privacy_dir
+from reports.layout import DataRoot, LinkRefused, file_sha256, fsync_folder
+from schemas.names import ID_PATTERN, MONTH_PATTERN, InvalidName, validate_id
+from reports.delivery import LocalStore
 from schemas import clock
 
 MANIFEST = "manifest.json"  # a delivery's manifest, removed first
@@ -635,7 +635,7 @@ def _key_file(data_root: DataRoot, customer_id: str) -> Path:
 
 def _destroy_key(data_root: DataRoot, customer_id: str) -> None:
     try:
-        from assets.privacy.keys import destroy_key
+        from reports.privacy.keys import destroy_key
     except ImportError:  # per-customer keys not there: the key file is all there is
         destroy_key = None
     if destroy_key is not None:

@@ -3,7 +3,7 @@
     tem keys rotate  [--data-root DIR]
     tem keys migrate [--data-root DIR] [--customer ID]... [--workers N]
 
-`rotate` re-wraps every customer's data key under TEM_NEW_MASTER_KEY, all or nothing (assets/privacy/keys.py);
+`rotate` re-wraps every customer's data key under TEM_NEW_MASTER_KEY, all or nothing (reports/privacy/keys.py);
 it needs the current master key in TEM_MASTER_KEY. `migrate` moves customers whose warehouse was written before
 per-customer data keys (pseudonyms derived from the master key itself) to a data key of their own: it creates the
 key, removes the customer's warehouse and rebuilds every month it held from the inbox through the same Dagster
@@ -20,8 +20,9 @@ import argparse
 import os
 import sys
 
-from assets.privacy import processing_log
-from pipelines.layout import DataRoot, validate_id
+from reports.privacy import processing_log
+from reports.layout import DataRoot
+from schemas.names import validate_id
 
 KEY_OPERATION_TAG = "tem/key_operation"
 
@@ -37,7 +38,7 @@ def _warn(message: str) -> None:
 def check_run_keys(data_root: DataRoot, customers: list[str]) -> list[str]:
     """Every planned customer's key, checked before a run writes anything: the problems (one line each, naming the
     customer), or [] once the keys of new customers exist and every warehouse records its key."""
-    from assets.privacy import keys
+    from reports.privacy import keys
 
     try:
         return keys.prepare_customer_keys(data_root, customers, os.environ.get("TEM_MASTER_KEY"), _warn)
@@ -61,7 +62,7 @@ def _log(data_root: DataRoot, outcome: str, counts: dict[str, int], detail: Exce
 
 
 def _master_key(name: str) -> bytes:
-    from assets.pseudonymize import parse_master_key
+    from reports.inputs.pseudonymize import parse_master_key
 
     value = os.environ.get(name)
     if value is None:
@@ -73,7 +74,7 @@ def _master_key(name: str) -> bytes:
 
 
 def command_rotate(args: argparse.Namespace, data_root: DataRoot) -> int:
-    from assets.privacy import keys
+    from reports.privacy import keys
 
     try:
         current = _master_key("TEM_MASTER_KEY")
@@ -89,9 +90,9 @@ def command_rotate(args: argparse.Namespace, data_root: DataRoot) -> int:
 
 
 def command_migrate(args: argparse.Namespace, data_root: DataRoot) -> int:
-    from assets.privacy import keys
+    from reports.privacy import keys
 
-    from pipelines.cli import worker_count
+    from pipelines.commands.cli import worker_count
 
     selected = [validate_id(c) for c in args.customer or []]
     workers = worker_count(args.workers)  # a usage error, before anything is done
@@ -140,8 +141,8 @@ def command_migrate(args: argparse.Namespace, data_root: DataRoot) -> int:
 def _migrate(data_root: DataRoot, customer_id: str, months: list[str], master_key: bytes, workers: int) -> None:
     """One customer: its key, the journal (the commit), the warehouse removed, the key recorded, every month rebuilt,
     the journal removed. Killed anywhere after the journal, the same command resumes at the removal."""
-    from assets.privacy import erasure, keys
-    from pipelines.cli import execute_plan
+    from reports.privacy import erasure, keys
+    from pipelines.commands.cli import execute_plan
 
     with erasure.customer_lock(data_root, customer_id):
         data_key = keys.create_customer_key(data_root, customer_id, master_key)
@@ -192,8 +193,8 @@ def add_parsers(commands, resolve_data_root) -> None:
     migrate.set_defaults(keys_handler=command_migrate)
 
     def run(args: argparse.Namespace) -> int:
-        from pipelines.cli import UsageError
-        from pipelines.layout import InvalidName
+        from pipelines.commands.cli import UsageError
+        from schemas.names import InvalidName
 
         data_root = resolve_data_root(args.data_root)
         try:

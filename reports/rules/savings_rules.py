@@ -16,7 +16,7 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from assets.audit_rules import SHARED_MACROS, month_name
+from reports.rules.audit_rules import SHARED_MACROS, month_name
 
 SAVINGS_TYPES = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE")
 MINIMUM_SAVING = "0.01"

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import polars as pl
 
-from assets.intake import ingest_table
-from assets.parsing import ParseContext
-from assets.privacy.subject import MonthHoldings, Selector
-from pipelines.layout import DataRoot
+from reports.inputs.intake import ingest_table
+from reports.inputs.parsing import ParseContext
+from reports.privacy.subject import MonthHoldings, Selector
+from reports.layout import DataRoot
 from schemas.outputs import FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
 

@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-
-
-class InvalidName(ValueError):
-    """A customer id, carrier or month that may not be used in a path."""
-
+from schemas.names import ID_PATTERN, MONTH_PATTERN, validate_id, validate_month
 
 class LinkRefused(ValueError):
     """A file or folder under inbox/, customers/ or published/ that is a symbolic link, or that resolves outside
@@ -28,21 +21,6 @@ class LinkRefused(ValueError):
 
 
 LINK_REFUSED = "is a symbolic link; links are refused"
-
-
-def validate_id(value: str, what: str = "customer id") -> str:
-    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise InvalidName(
-            f"{what} {value!r} is not allowed: use 2-63 characters of a-z, 0-9 and '-', "
-            "starting with a letter or digit"
-        )
-    return value
-
-
-def validate_month(value: str) -> str:
-    if not isinstance(value, str) or not MONTH_PATTERN.fullmatch(value):
-        raise InvalidName(f"billing month {value!r} is not of the form YYYY-MM")
-    return value
 
 
 @dataclass(frozen=True)
