@@ -18,7 +18,8 @@ from reports import styles
 from reports.cells import ROWS_PER_CHUNK, excel_number, excel_text, set_value
 from reports.labels import charge_type_label
 from reports.printing import print_ready
-from reports.sheets import decimal_total, month_title, wrapped_lines
+from reports.labels import month_name
+from reports.sheets import decimal_total, wrapped_lines
 from reports.styles import LINE_HEIGHT_POINTS
 
 TITLE = "Disputes to file"
@@ -69,7 +70,7 @@ def build_disputes(wb, report, row_styles: dict[str, str]) -> None:
         ws.column_dimensions[get_column_letter(index)].width = width
     ws.freeze_panes = "A2"
     ws.sheet_view.showGridLines = False
-    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1")
+    print_ready(ws, report, month_name(report.billing_month), title_rows="1:1")
     ws.row_dimensions[1].height = 2 * LINE_HEIGHT_POINTS
     ws.append([(styles.NUMBER_HEADER if i in NUMBER_COLUMNS else styles.HEADER).cell(ws, h)
                for i, h in enumerate(HEADERS, start=1)])  # fmt: skip

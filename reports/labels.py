@@ -9,6 +9,16 @@ its Glossary sheet.
 
 from __future__ import annotations
 
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip; not strftime("%B"): that follows the machine's locale
+
+
+def month_name(billing_month: str) -> str:
+    """'2026-09' -> 'September 2026', as the evidence, the rationale and the workbook say it."""
+    return f"{MONTH_NAMES[int(billing_month[5:7]) - 1]} {billing_month[:4]}"
+
 # code -> (label, one-sentence explanation); in the order the rules run
 FINDING_LABELS: dict[str, tuple[str, str]] = {
     "UNKNOWN_LINE": (

@@ -40,17 +40,13 @@ from reports.labels import (
     TERMS,
     charge_type_label,
     finding_label,
+    month_name,
     savings_label,
 )
 from reports.printing import print_ready
 from reports.styles import LINE_HEIGHT_POINTS, CellStyle
+from schemas.outputs import FINDING_TYPES, SAVINGS_TYPES
 
-FINDING_TYPES = tuple(FINDING_LABELS)  # in the order the rules run
-SAVINGS_TYPES = tuple(SAVINGS_LABELS)
-MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip; not strftime("%B"): that follows the machine's locale
 TOP_ACTIONS = 5  # savings actions the Summary lists
 
 # Findings and Savings: the printed columns first, the type codes (for filters) last, outside the print area
@@ -95,11 +91,6 @@ CHART_COLUMN = "F"  # charts sit right of the tables, column E is a gap
 RIGHT_COLUMN = 6  # the Summary's right half (F:I): the type tables under their charts
 SUMMARY_WIDTHS = {1: 36.0, 2: 16.0, 3: 17.0, 4: 16.0, 6: 30.0, 7: 10.0, 8: 17.0, 9: 16.0}
 FILTER_BUTTON = 3  # characters a header's filter button covers
-
-
-def month_title(billing_month: str) -> str:
-    """'2026-09' -> 'September 2026'."""
-    return f"{MONTH_NAMES[int(billing_month[5:7]) - 1]} {billing_month[:4]}"
 
 
 def decimal_total(frame: pl.DataFrame, column: str) -> Decimal:
@@ -295,7 +286,7 @@ def build_summary(wb, report) -> None:
     account_level = decimal_total(report.account_charges, "billed_total")
 
     grid.put(1, 1, f"Telecom expense report: {report.customer_name}", styles.TITLE, sized=False)
-    grid.put(2, 1, f"{month_title(report.billing_month)} · customer {report.customer_id} · amounts in {currency}",
+    grid.put(2, 1, f"{month_name(report.billing_month)} · customer {report.customer_id} · amounts in {currency}",
              styles.SUBTITLE, sized=False)  # fmt: skip
 
     grid.put(4, 1, "Key figures", styles.SECTION, sized=False)
@@ -436,7 +427,7 @@ def build_summary(wb, report) -> None:
     ws.sheet_view.showGridLines = False  # a report page, not a data grid
     grid.set_widths(ws, minimum=SUMMARY_WIDTHS)
     ws.column_dimensions[get_column_letter(RIGHT_COLUMN - 1)].width = 3
-    print_ready(ws, report, month_title(report.billing_month))
+    print_ready(ws, report, month_name(report.billing_month))
     grid.write(ws)
     for chart, chart_row in placed_charts:
         ws.add_chart(chart, f"{get_column_letter(RIGHT_COLUMN)}{chart_row}")
@@ -497,7 +488,7 @@ def build_data_sheet(wb, title: str, frame: pl.DataFrame, columns: list[Column],
     ws.freeze_panes = "A2"
     last_column = get_column_letter(len(columns))
     last_printed = get_column_letter(sum(1 for c in columns if c.printed))
-    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1",
+    print_ready(ws, report, month_name(report.billing_month), title_rows="1:1",
                 print_area=f"A1:{last_printed}{frame.height + 1}")  # fmt: skip
     ws.auto_filter = AutoFilter(ref=f"A1:{last_column}{frame.height + 1}")
 
@@ -611,7 +602,7 @@ def build_cost_allocation(wb, report) -> None:
     grid.set_widths(ws, minimum={1: 24.0, 6: 24.0, 2: 9.0, 7: 9.0, 3: 14.0, 8: 14.0, 4: 9.0, 9: 9.0})
     ws.column_dimensions["E"].width = 3
     ws.freeze_panes = "A2"
-    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1")
+    print_ready(ws, report, month_name(report.billing_month), title_rows="1:1")
     grid.write(ws)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="In write-only mode you must add table columns manually")
@@ -643,7 +634,7 @@ def build_trend(wb, report) -> None:
     grid.set_widths(ws, minimum={1: 12.0, 2: 16.0, 3: 16.0, 4: 18.0})
     ws.column_dimensions["E"].width = 3
     ws.freeze_panes = "A2"
-    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1")
+    print_ready(ws, report, month_name(report.billing_month), title_rows="1:1")
     grid.write(ws)
     if not trend.height:
         return
@@ -701,5 +692,5 @@ def build_glossary(wb, report) -> None:
         row += 1
     grid.set_widths(ws, fixed=GLOSSARY_WIDTHS)
     ws.freeze_panes = "A2"
-    print_ready(ws, report, month_title(report.billing_month), title_rows="1:1")
+    print_ready(ws, report, month_name(report.billing_month), title_rows="1:1")
     grid.write(ws)

@@ -14,6 +14,7 @@ from openpyxl import Workbook
 
 from reports import disputes_sheet, sheets, styles
 from reports.archive import save_reproducibly
+from reports.labels import month_name
 from reports.cells import excel_text
 from reports.disputes import INVOICE_DATES_SCHEMA, dispute_rows
 from schemas.outputs import DISPUTES_CSV_COLUMNS, FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
@@ -114,7 +115,7 @@ def write_workbook(report: CustomerReport, path: Path) -> None:
     # styled cell (20-25 s for 50,000 findings and 12,500 savings on 2 cores); lxml was measured not to help.
     wb = Workbook(write_only=True)
     wb.properties.creator = "tem-pipeline"
-    month = sheets.month_title(report.billing_month)
+    month = month_name(report.billing_month)
     wb.properties.title = excel_text(f"{report.customer_name}: telecom expense report {month}")
     data_styles = styles.add_data_styles(wb, report.currency, report.region)
 

@@ -1,5 +1,13 @@
 """The published files' columns (data contract, "Published output"): one definition for every writer and reader."""
 
+# The finding and savings types, in the order their rules run (docs/audit-rules.md): the rules, the workbook's
+# tables and the publication order all take them from here.
+FINDING_TYPES = (
+    "UNKNOWN_LINE", "CANCELLED_LINE_BILLED", "DUPLICATE_CHARGE", "UNORDERED_FEATURE", "PLAN_RATE_MISMATCH",
+    "FEATURE_RATE_MISMATCH", "USAGE_OVERBILLED", "OVERAGE_RATE_MISMATCH", "INVOICE_TOTAL_MISMATCH",
+)  # fmt: skip
+SAVINGS_TYPES = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE")
+
 QUARANTINE_CSV_COLUMNS = ["file", "row", "column", "value", "reason"]
 FINDINGS_CSV_COLUMNS = [
     "customer_id", "billing_month", "carrier", "account_number", "invoice_number", "msisdn", "employee_id",
@@ -10,6 +18,10 @@ SAVINGS_CSV_COLUMNS = [
     "customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type", "current_plan_code",
     "recommended_plan_code", "feature_code", "monthly_savings", "annual_savings", "currency", "rationale",
 ]  # fmt: skip
+# What the rules return: the published columns without the customer-month's own (added when publishing)
+PUBLISHING_ADDS = ("customer_id", "billing_month", "currency")
+FINDING_COLUMNS = [c for c in FINDINGS_CSV_COLUMNS if c not in PUBLISHING_ADDS]
+SAVINGS_COLUMNS = [c for c in SAVINGS_CSV_COLUMNS if c not in PUBLISHING_ADDS]
 # disputes-<carrier>.csv: one row per finding of that carrier, ready to attach to the carrier's dispute form
 DISPUTES_CSV_COLUMNS = [
     "carrier", "account_number", "invoice_number", "invoice_date", "last_day_to_file", "msisdn", "finding_type",

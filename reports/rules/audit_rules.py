@@ -15,24 +15,16 @@ the customer's own findings.csv is published.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
 import polars as pl
 
-FINDING_TYPES = (
-    "UNKNOWN_LINE", "CANCELLED_LINE_BILLED", "DUPLICATE_CHARGE", "UNORDERED_FEATURE", "PLAN_RATE_MISMATCH",
-    "FEATURE_RATE_MISMATCH", "USAGE_OVERBILLED", "OVERAGE_RATE_MISMATCH", "INVOICE_TOTAL_MISMATCH",
-)  # fmt: skip
-USAGE_CHARGE_TYPES = ("overage_voice", "overage_sms", "overage_data", "roaming_voice", "roaming_data")
+from reports.labels import month_name
+from schemas.outputs import FINDING_COLUMNS, FINDING_TYPES  # noqa: F401 - FINDING_TYPES: the rules' order
+
 MSISDN_PLACEHOLDER = "{msisdn}"  # written {{msisdn}} inside DuckDB format() strings
 MINIMUM_FINDING = "0.01"
-
-FINDING_COLUMNS = [
-    "carrier", "account_number", "invoice_number", "msisdn", "employee_id", "finding_type", "charge_type",
-    "charge_code", "billed_amount", "expected_amount", "disputed_amount", "evidence",
-]  # fmt: skip
 
 # Shared by the audit and the savings rules: amounts printed with two decimals, and a roster's ordered
 # features read the same way by both.
@@ -336,11 +328,6 @@ FINDINGS_SCHEMA = {
     "billed_amount": pl.Decimal(18, 4), "expected_amount": pl.Decimal(18, 4), "disputed_amount": pl.Decimal(18, 4),
     "evidence": pl.String, "charge_count": pl.Int64, "rule_order": pl.Int64,
 }  # fmt: skip
-
-
-def month_name(month: str) -> str:
-    """'June 2026' for '2026-06', as the evidence and rationale sentences say it."""
-    return dt.date(int(month[:4]), int(month[5:7]), 1).strftime("%B %Y")
 
 
 def not_examined(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -16,16 +16,12 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from reports.rules.audit_rules import SHARED_MACROS, month_name
+from reports.labels import month_name
+from reports.rules.audit_rules import SHARED_MACROS
+from schemas.outputs import SAVINGS_COLUMNS, SAVINGS_TYPES  # noqa: F401 - what the rules return, in their order
 
-SAVINGS_TYPES = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE")
 MINIMUM_SAVING = "0.01"
 RIGHTSIZE_THRESHOLD_X3 = "3.00"  # cost(ordered) - cost(best) >= 1.00, compared as three times the costs
-
-SAVINGS_COLUMNS = [
-    "carrier", "msisdn", "employee_id", "savings_type", "current_plan_code", "recommended_plan_code",
-    "feature_code", "monthly_savings", "annual_savings", "rationale",
-]  # fmt: skip
 
 MACROS = SHARED_MACROS + """
 CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'unlimited'
@@ -192,11 +188,14 @@ SAVINGS_SCHEMA = {
 }  # fmt: skip
 
 
+HISTORY_MONTHS = 3  # savings of month M read the usage of M-2..M (docs/audit-rules.md)
+
+
 def history_months(month: str) -> list[str]:
-    """M-2, M-1, M as YYYY-MM."""
+    """The months whose usage the savings of `month` read: M-2, M-1, M as YYYY-MM."""
     year, number = int(month[:4]), int(month[5:7])
     months = []
-    for back in (2, 1, 0):
+    for back in range(HISTORY_MONTHS - 1, -1, -1):
         total = year * 12 + (number - 1) - back
         months.append(f"{total // 12:04d}-{total % 12 + 1:02d}")
     return months
