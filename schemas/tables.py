@@ -214,5 +214,13 @@ STORED_COLUMNS = {
         "roaming_data_mb",
     ],
 }  # fmt: skip
+# Which files of a drop feed which table (folder, file stem or None for every file), and the file types the
+# contract allows for each; a type needs a reader in reports/inputs/formats/.
+DROP_FILES = {
+    ROSTER.name: ("", "roster", {".csv", ".xlsx"}),
+    INVOICE_CHARGES.name: ("invoices", None, {".csv", ".xlsx"}),
+    DEVICE_USAGE.name: ("usage", None, {".csv", ".parquet"}),
+}
+
+
 LINEAGE_COLUMNS = ["source_file", "source_row"]
-QUARANTINE_COLUMNS = ["file", "row", "column", "value", "reason_code", "reason"]

@@ -18,7 +18,7 @@ from reports.privacy.processing_log import identifier_in
 from reports.inputs.pseudonymize import Pseudonymizer
 from reports.inputs.readers import InputFileError, read_text_frame
 from reports.layout import DataRoot, LinkRefused
-from schemas.tables import (DEVICE_USAGE, INVOICE_CHARGES, LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec,
+from schemas.tables import (DROP_FILES, LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec,
                             reason_for_check)  # fmt: skip
 
 
@@ -42,14 +42,6 @@ def file_reference(name: str, position: int) -> str:
     folder, _, base = name.rpartition("/")
     suffix = Path(base).suffix.lower()
     return f"{folder}/file-{position}{suffix}" if folder else f"file-{position}{suffix}"
-
-
-# which files of a drop feed which table, and the file types the contract allows for each
-DROP_FILES = {
-    ROSTER.name: ("", "roster", {".csv", ".xlsx"}),
-    INVOICE_CHARGES.name: ("invoices", None, {".csv", ".xlsx"}),
-    DEVICE_USAGE.name: ("usage", None, {".csv", ".parquet"}),
-}
 
 
 def drop_files(data_root: DataRoot, customer_id: str, month: str, table: str) -> list[SourceFile]:
