@@ -32,7 +32,6 @@ FIELD_KEYS = {
     "imei": "imei",
     "employee_id": "employee_id",
     "manager_employee_id": "employee_id",
-    "quarantine_value": "quarantine_value",
 }
 
 
