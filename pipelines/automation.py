@@ -1,6 +1,7 @@
 """The inbox sensor and the monthly schedule.
 
-The sensor registers new customers as dynamic partitions, loads their contracts, and requests a
+The sensor registers new customers as dynamic partitions (and removes the ones typed in the UI that have no
+folder), loads their contracts, and requests a
 reconciliation run for a customer-month when its drop is complete (a roster, at least one
 invoice and one usage file) and unchanged since the previous tick. Its cursor remembers each
 drop's fingerprint, so the same files never run twice; a re-delivered file with different
@@ -101,6 +102,12 @@ def inbox_sensor(context: SensorEvaluationContext, data_root: DataRootResource, 
     drops = inbox_drops(root)
     registered = set(context.instance.get_dynamic_partitions(customers_partitions.name))
     new_customers = sorted({d.customer_id for d in drops} - registered)
+    # Dagster's launch dialog lets anyone type a new customer partition; one with no folder under customers/ or
+    # inbox/ is a typo, and is removed here (its runs fail before writing: there is no contract and no drop)
+    phantoms = sorted(registered - set(root.customers()))
+    if phantoms:
+        context.log.warning(f"removed {len(phantoms)} customer partition(s) with no folder under customers/ or "
+                            f"inbox/: {', '.join(phantoms)}")  # fmt: skip
     loaded = set(context.instance.get_materialized_partitions(CONTRACTS_ASSET)) if registered else set()
 
     run_requests: list[RunRequest] = []
@@ -128,7 +135,10 @@ def inbox_sensor(context: SensorEvaluationContext, data_root: DataRootResource, 
     new_cursor = json.dumps({"seen": seen, "requested": requested, "contracts": contracts_requested}, sort_keys=True)
     return SensorResult(
         run_requests=run_requests,
-        dynamic_partitions_requests=[customers_partitions.build_add_request(new_customers)] if new_customers else [],
+        dynamic_partitions_requests=[
+            *([customers_partitions.build_add_request(new_customers)] if new_customers else []),
+            *([customers_partitions.build_delete_request(phantoms)] if phantoms else []),
+        ],
         cursor=new_cursor,
     )
 

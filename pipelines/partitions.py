@@ -14,11 +14,11 @@ from dagster import (
     TimeWindowPartitionMapping,
 )
 
+from reports.layout import DataRoot, configured_data_root
 from schemas import clock
 
 CUSTOMER_DIMENSION = "customer"
 MONTH_DIMENSION = "month"
-FIRST_BILLING_MONTH = "2020-01"
 
 # Partitioned asset checks (preview) and multi-dimension partition mappings (beta) are what per-customer-month
 # checks and the three-month usage history need in Dagster 1.13; we pin Dagster, so silence their warnings.
@@ -28,20 +28,34 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 customers_partitions = DynamicPartitionsDefinition(name="customers")
 
 
-def _billing_months() -> MonthlyPartitionsDefinition:
-    """Months from FIRST_BILLING_MONTH up to and including the current one.
+def first_billing_month(data_root: DataRoot) -> str:
+    """The earliest month any customer dropped in the inbox; the current month when there is none.
+
+    The month dimension starts there, so the UI lists the months that exist rather than years of empty ones
+    ("12 / 15 partitions", not "12 / 252"). Read when the definitions load: a drop for an even earlier month is
+    picked up when the code location reloads (`tem run` loads them for every command)."""
+    try:
+        months = [month for customer_id in data_root.customers() for month in data_root.months(customer_id)]
+    except OSError:  # an unreadable inbox: the runs that read it say why
+        months = []
+    return min(months, default=clock.month_key(clock.today()))
+
+
+def _billing_months(first_month: str | None = None) -> MonthlyPartitionsDefinition:
+    """Months from the first drop (first_billing_month) up to and including the current one.
 
     end_offset=1 lets the current (still open) month be reconciled too, as carriers bill early. With TEM_TODAY set
     (schemas/clock.py) the set ends with that date's month whatever Dagster's own clock says, so tests, and
     an operator replaying the past, see a calendar that does not move."""
+    start = min(first_month or first_billing_month(DataRoot(configured_data_root())), clock.month_key(clock.today()))
     pinned = clock.pinned_today()
     if not pinned:
-        return MonthlyPartitionsDefinition(start_date=FIRST_BILLING_MONTH, fmt="%Y-%m", end_offset=1)
+        return MonthlyPartitionsDefinition(start_date=start, fmt="%Y-%m", end_offset=1)
     # Dagster ends the set at the earlier of end_date and its own clock's month + end_offset: reach far enough
     # ahead of the machine's clock that end_date always decides, a pin in the future included
     ahead = max(0, clock.months_between(clock.real_today(), pinned))
     end = clock.first_day_after_month(pinned).strftime("%Y-%m")
-    return MonthlyPartitionsDefinition(start_date=FIRST_BILLING_MONTH, fmt="%Y-%m", end_offset=ahead + 2, end_date=end)
+    return MonthlyPartitionsDefinition(start_date=start, fmt="%Y-%m", end_offset=ahead + 2, end_date=end)
 
 
 billing_months = _billing_months()

@@ -15,6 +15,13 @@ from pathlib import Path
 
 from schemas.names import ID_PATTERN, MONTH_PATTERN, validate_id, validate_month
 
+BUNDLED_DATA_ROOT = Path(__file__).resolve().parents[1] / "data"  # the sample data root in the repository
+
+
+def configured_data_root() -> Path:
+    """$TEM_DATA_ROOT when set, else the bundled data/ (what `tem` and the Dagster definitions use by default)."""
+    return Path(os.environ.get("TEM_DATA_ROOT") or BUNDLED_DATA_ROOT)
+
 class LinkRefused(ValueError):
     """A file or folder under inbox/, customers/ or published/ that is a symbolic link, or that resolves outside
     the folder its name puts it in. It is never read or written: it could reach another customer's files."""

@@ -53,3 +53,12 @@ def month_key(day: dt.date) -> str:
 def first_day_after_month(day: dt.date) -> dt.date:
     """The first day of the month after `day`'s month."""
     return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+REPORT_DEADLINE_DAY = 5  # a month's report is due by the 5th of the following month (docs/operations.md)
+
+
+def report_deadline(billing_month: str) -> dt.date:
+    """The last day on which the report of `billing_month` (YYYY-MM) is on time: the 5th of the following month."""
+    following = first_day_after_month(dt.date(int(billing_month[:4]), int(billing_month[5:7]), 1))
+    return following.replace(day=REPORT_DEADLINE_DAY)
