@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import load_workbook
 
-from pipelines.sample_data import (
+from reports.sample_generator import (
     ALBION,
     BILLING_MONTH_KEYS,
     FINDING_COLUMNS,
@@ -34,6 +34,7 @@ from pipelines.sample_data import (
     Invoice,
     MeasuredUsage,
     RosterEntry,
+    Tariff,
     audit_invoice,
     recommend_savings,
     write_sample_data,
@@ -459,8 +460,9 @@ def charge(charge_type, code, amount, quantity=None, rate=None, msisdn=LINE):
 
 
 def test_fee_is_rounded_half_up():
-    assert NORTHWIND.fee(NORTHWIND.plan("NW-BIZ-2GB")) == D("21.25")
-    assert ALBION.fee(ALBION.plan("AT-IOT-1GB")) == D("11.03")  # 11.025, half-even would give 11.02
+    northwind, albion = Tariff(NORTHWIND), Tariff(ALBION)
+    assert northwind.fee(northwind.plan("NW-BIZ-2GB")) == D("21.25")
+    assert albion.fee(albion.plan("AT-IOT-1GB")) == D("11.03")  # 11.025, half-even would give 11.02
 
 
 def test_clean_invoice_has_no_findings():
