@@ -17,6 +17,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import polars as pl
 
 from schemas.contract import Contract
+from schemas.outputs import FINDING_TYPES, FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS, SAVINGS_TYPES  # noqa: F401 - re-exported
 
 from .charges import USAGE_CHARGES
 from .contracts import UNITS, Tariff, allowance, overage_rate
@@ -29,22 +30,10 @@ QUARANTINE_REASONS = (
     "bad_date", "bad_number", "negative", "not_integer", "bad_enum",
     "bad_phone", "bad_imei", "date_outside_month", "bad_id",
 )
-FINDING_TYPES = (
-    "UNKNOWN_LINE", "CANCELLED_LINE_BILLED", "DUPLICATE_CHARGE", "UNORDERED_FEATURE",
-    "PLAN_RATE_MISMATCH", "FEATURE_RATE_MISMATCH", "USAGE_OVERBILLED",
-    "OVERAGE_RATE_MISMATCH", "INVOICE_TOTAL_MISMATCH",
-)
-SAVINGS_TYPES = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE")
-FINDING_COLUMNS = (
-    "customer_id", "billing_month", "carrier", "account_number", "invoice_number", "msisdn",
-    "employee_id", "finding_type", "charge_type", "charge_code", "billed_amount",
-    "expected_amount", "disputed_amount", "currency",
-)
-SAVINGS_COLUMNS = (
-    "customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type",
-    "current_plan_code", "recommended_plan_code", "feature_code", "monthly_savings",
-    "annual_savings", "currency",
-)
+# the expected results compare the published columns, less the sentences (evidence, rationale), which the
+# oracle does not write
+FINDING_COLUMNS = tuple(c for c in FINDINGS_CSV_COLUMNS if c != "evidence")
+SAVINGS_COLUMNS = tuple(c for c in SAVINGS_CSV_COLUMNS if c != "rationale")
 QUARANTINE_COLUMNS = ("file", "row", "column", "reason_code")
 
 
