@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from schemas.names import ID_PATTERN
-from schemas.tables import DECIMAL_TEXT, MONEY, QUANTITY
+from schemas.values import DECIMAL_TEXT, MONEY, QUANTITY
 
 Money = Decimal
 CENT = Decimal("0.01")

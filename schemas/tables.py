@@ -1,7 +1,7 @@
 """The three input tables: which columns they have, how each is parsed, and the pandera
 models that hold the parsed rows to the data contract.
 
-Parsing (text -> date, decimal, phone) happens in ``assets.ingest``; the pandera models here
+Parsing (text -> date, decimal, phone) happens in ``reports/inputs/parsing.py``; the pandera models here
 check the parsed values (enums, signs, formats, required values). Row-level failures of
 either become quarantine rows; nothing is dropped silently.
 """
@@ -16,16 +16,8 @@ import polars as pl
 from pandera.engines import polars_engine
 
 from schemas.names import ID_PATTERN
-
-MONEY = pl.Decimal(18, 4)  # amounts in the customer's currency
-QUANTITY = pl.Decimal(18, 6)  # usage units and per-unit rates (rates such as 0.015 per MB)
-# How input files may write a value (docs/data-contract.md): decimals with an optional thousands comma,
-# ISO or regional dates, and these words for booleans.
-DECIMAL_TEXT = r"^[+-]?((\d+|\d{1,3}(,\d{3})+)(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-ISO_DATE_TEXT = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
-REGIONAL_DATE_TEXT = r"^\d{1,2}/\d{1,2}/\d{4}$"
-TRUE_WORDS = ("true", "yes", "1")
-FALSE_WORDS = ("false", "no", "0")
+from schemas.values import (DECIMAL_TEXT, FALSE_WORDS, ISO_DATE_TEXT, MONEY, QUANTITY,  # noqa: F401 - re-exported
+                            REGIONAL_DATE_TEXT, TRUE_WORDS)
 
 LINE_STATUSES = ["active", "suspended", "cancelled"]
 EMPLOYMENT_STATUSES = ["active", "on_leave", "terminated"]

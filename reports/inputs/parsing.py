@@ -13,8 +13,8 @@ from functools import lru_cache
 import phonenumbers
 import polars as pl
 
-from schemas.tables import (DECIMAL_TEXT, FALSE_WORDS, ISO_DATE_TEXT, MONEY, QUANTITY, REGIONAL_DATE_TEXT, TRUE_WORDS,
-                            TableSpec)
+from schemas.tables import TableSpec
+from schemas.values import DECIMAL_TEXT, FALSE_WORDS, ISO_DATE_TEXT, MONEY, QUANTITY, REGIONAL_DATE_TEXT, TRUE_WORDS
 
 DECIMAL_DTYPES = {"money": MONEY, "quantity": QUANTITY, "count": QUANTITY}
 
