@@ -1,16 +1,15 @@
-"""Ingest assets: the customer's contracts, and per customer-month the roster, invoice charges
-and device usage, validated, quarantined and pseudonymized into the warehouse."""
+"""Ingest assets: the customer's contracts, and per customer-month the roster, invoice charges and device usage,
+validated, quarantined and pseudonymized into the warehouse; with the checks that re-read what was stored."""
 
-import datetime as dt
 import time
-from pathlib import Path
 
 import polars as pl
-
 from dagster import (
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetExecutionContext,
+    AssetsDefinition,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -18,51 +17,18 @@ from dagster import (
     asset_check,
 )
 
-from reports.rules.money import money_text
-from reports.inputs.intake import DROP_FILES, drop_files, ingest_table
-from reports.inputs.parsing import ParseContext
-from reports.inputs.readers import InputFileError
-from reports.warehouse import Warehouse
-from reports.layout import DataRoot, LinkRefused
+from assets import metadata
+from assets.stages import INGEST, INGEST_POOL, internal
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
-from schemas.contract import Contract, ContractError, CustomerSettings, load_contract, load_customer_settings
-from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, STORED_COLUMNS, TableSpec
+from reports import warehouse_checks
+from reports.inputs.contracts import contract_tables, customer_settings
+from reports.inputs.intake import drop_files, ingest_table
+from reports.inputs.parsing import ParseContext
+from reports.inputs.readers import InputFileError
+from schemas.contract import ContractError
+from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
 
-INGEST_GROUP = "ingest"
-def not_reconciled_reason(warehouse: Warehouse, customer_id: str, month: str) -> str | None:
-    """Why a customer-month has nothing to recommend or publish yet, or None when its ingest is in the warehouse.
-
-    Savings of month M depend on the usage of M-2..M (a partition mapping), so a backfill of the months
-    with drops also targets savings and reports of the one or two months after the last drop. Those
-    partitions have no inbox drop, or were not ingested in that backfill: they record why and write nothing,
-    rather than failing the backfill or publishing an empty report.
-    """
-    if all(warehouse.exists(customer_id, month, table) for table in DROP_FILES):
-        return None
-    if not warehouse.data_root.drop_dir(customer_id, month).is_dir():
-        return f"nothing to reconcile: the inbox has no drop for {customer_id} {month}; nothing was published"
-    return (f"{customer_id} {month} has not been ingested yet: materialize its roster, invoice_charges and "
-            "device_usage first (tem run or the reconcile_customer_month job does); nothing was published")
-
-
-def nothing_to_publish(context: AssetExecutionContext, reason: str) -> MaterializeResult:
-    """The materialization of a customer-month that has nothing to reconcile (see not_reconciled_reason)."""
-    context.log.info(reason)
-    return MaterializeResult(metadata={"skipped": reason})
-
-
-def customer_settings(data_root: DataRoot, customer_id: str):
-    path = customer_file_checked(data_root, data_root.customer_file(customer_id))
-    return load_customer_settings(path, f"customers/{customer_id}/customer.yaml")
-
-
-def customer_file_checked(data_root: DataRoot, path: Path) -> Path:
-    """A path under customers/<id>/, refused (ContractError) if it or a folder on the way is a symbolic link."""
-    try:
-        return data_root.refuse_links(path)
-    except LinkRefused as problem:
-        raise ContractError(str(problem)) from None
 
 
 def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root: DataRootResource,
@@ -90,187 +56,103 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
         warehouse.write(customer_id, month, f"{spec.name}_accounting", result.accounting)
         seconds = {**result.seconds, "write": round(time.perf_counter() - started_writing, 3)}
 
-    reasons = result.quarantine.group_by("reason_code").agg(pl.len().alias("cells")).sort("reason_code")
-    metadata = {
+    reasons = result.quarantine.group_by("reason_code").agg(pl.len().cast(pl.Int64).alias("cells")).sort("reason_code")
+    entries = {
+        metadata.ROW_COUNT: MetadataValue.int(result.rows_accepted),
+        **metadata.columns(metadata.warehouse_schema(spec)),
         "files": len(files),
         "rows_read": result.rows_read,
         "rows_accepted": result.rows_accepted,
         "rows_quarantined": int(result.accounting["rows_quarantined"].sum()),
-        "quarantine_reasons": MetadataValue.json({code: n for code, n in reasons.iter_rows()}),
-        "accounting_by_file": MetadataValue.md(_markdown_table(result.accounting)),
-        "seconds_by_stage": MetadataValue.json(seconds),
+        "quarantine_reasons": metadata.table(reasons),
+        "accounting_by_file": metadata.table(result.accounting),  # files by their stored reference, never a name
+        "seconds_by_stage": MetadataValue.json(seconds),  # benchmarks/measure.py reads it
     }
-    if spec.name == INVOICE_CHARGES.name and result.rows_accepted:
+    if spec.name == INVOICE_CHARGES.name:
         charges = warehouse.read(customer_id, month, spec.name)
-        totals = charges.group_by("carrier").agg(pl.col("amount").sum()).sort("carrier")
-        metadata["invoices"] = charges["invoice_number"].n_unique()
-        metadata["charges_total"] = MetadataValue.json(
-            {carrier: money_text(amount, settings.currency) for carrier, amount in totals.iter_rows()}
-        )
-    return MaterializeResult(metadata=metadata)
+        by_carrier = (charges.group_by("carrier")
+                      .agg(pl.col("invoice_number").n_unique().cast(pl.Int64).alias("invoices"),
+                           pl.len().cast(pl.Int64).alias("charges"), pl.col("amount").sum().alias("charges_total"))
+                      .sort("carrier"))  # fmt: skip
+        entries["invoices"] = charges["invoice_number"].n_unique()
+        entries["charges_total"] = metadata.amount(charges["amount"].sum() if charges.height else 0)
+        entries["currency"] = settings.currency
+        entries["charges_by_carrier"] = metadata.table(by_carrier)
+    return MaterializeResult(metadata=entries)
 
 
-def _markdown_table(frame: pl.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * frame.width + "\n"
-    return header + "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in frame.iter_rows())
+def ingest_asset(spec: TableSpec, description: str) -> AssetsDefinition:
+    """The asset that ingests one table of a customer-month drop into the warehouse."""
+
+    @asset(name=spec.name, description=description, partitions_def=customer_months, deps=["customer_contracts"],
+           kinds={"polars", "pandera", "parquet"}, metadata=metadata.columns(metadata.warehouse_schema(spec)),
+           **internal(INGEST, INGEST_POOL))  # fmt: skip
+    def ingest(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
+        return _ingest_partition(context, spec, data_root, pseudonym_key)
+
+    return ingest
 
 
-# Concurrency pools (limits in dagster.yaml) keep a backfill of many customer-months from running more
-# heavy steps at once than the machine has cores and memory for.
-ASSET_KW = dict(partitions_def=customer_months, group_name=INGEST_GROUP, kinds={"polars", "parquet"},
-                deps=["customer_contracts"], pool="tem_ingest")  # fmt: skip
+roster = ingest_asset(ROSTER, "The month's line and employee inventory, validated and pseudonymized.")
+invoice_charges = ingest_asset(INVOICE_CHARGES, "Every charge of the month's carrier invoices, validated and "
+                                                "pseudonymized.")  # fmt: skip
+device_usage = ingest_asset(DEVICE_USAGE, "Per-device daily usage measured by the customer's devices, validated and "
+                                          "pseudonymized.")  # fmt: skip
 
 
-@asset(description="The month's line and employee inventory, validated and pseudonymized.", **ASSET_KW)
-def roster(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
-    return _ingest_partition(context, ROSTER, data_root, pseudonym_key)
-
-
-@asset(description="Every charge of the month's carrier invoices, validated and pseudonymized.", **ASSET_KW)
-def invoice_charges(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
-    return _ingest_partition(context, INVOICE_CHARGES, data_root, pseudonym_key)
-
-
-@asset(description="Per-device daily usage measured by the customer's devices, validated and pseudonymized.", **ASSET_KW)
-def device_usage(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
-    return _ingest_partition(context, DEVICE_USAGE, data_root, pseudonym_key)
-
-
+# ----------------------------------------------------------------------------------------
+# Checks on the stored tables: the same two per ingested table, made from its spec
+# ----------------------------------------------------------------------------------------
 def accounting_check(data_root: DataRootResource, partition_key, table: str) -> AssetCheckResult:
-    """Re-count the stored tables: for every file, rows read = rows accepted + rows quarantined."""
     customer_id, month = split_key(partition_key)
-    warehouse = data_root.warehouse
-    connection = warehouse.connect()
-    warehouse.view(connection, "accepted", customer_id, month, table)
-    warehouse.view(connection, "quarantined", customer_id, month, f"{table}_quarantine")
-    warehouse.view(connection, "accounting", customer_id, month, f"{table}_accounting")
-    mismatches = connection.execute(
-        """
-        SELECT a.file, a.rows_read,
-               coalesce(ok.n, 0) AS rows_accepted, coalesce(bad.n, 0) AS rows_quarantined
-        FROM accounting a
-        LEFT JOIN (SELECT source_file AS file, count(*) AS n FROM accepted GROUP BY ALL) ok USING (file)
-        LEFT JOIN (SELECT file, count(DISTINCT "row") AS n FROM quarantined GROUP BY ALL) bad USING (file)
-        WHERE a.rows_read <> coalesce(ok.n, 0) + coalesce(bad.n, 0)
-        """
-    ).fetchall()
-    totals = warehouse.first_row(
-        connection,
-        "SELECT coalesce(sum(rows_read), 0), (SELECT count(*) FROM accepted), "
-        "(SELECT count(*) FROM (SELECT DISTINCT file, \"row\" FROM quarantined)) FROM accounting",
-    )
+    counted = warehouse_checks.row_accounting(data_root.warehouse, customer_id, month, table)
+    unbalanced = pl.DataFrame(counted.files_out_of_balance, orient="row", schema={
+        "file": pl.String, "rows_read": pl.Int64, "rows_accepted": pl.Int64, "rows_quarantined": pl.Int64})  # fmt: skip
     return AssetCheckResult(
-        passed=not mismatches,
+        passed=not counted.files_out_of_balance,
         severity=AssetCheckSeverity.ERROR,
         metadata={
-            "rows_read": int(totals[0]),
-            "rows_accepted": int(totals[1]),
-            "rows_quarantined": int(totals[2]),
-            "files_out_of_balance": MetadataValue.json([list(map(str, m)) for m in mismatches]),
+            "rows_read": counted.rows_read,
+            "rows_accepted": counted.rows_accepted,
+            "rows_quarantined": counted.rows_quarantined,
+            "files_out_of_balance": metadata.table(unbalanced),
         },
-        description="Every row read is either accepted or quarantined." if not mismatches
+        description="Every row read is either accepted or quarantined." if not counted.files_out_of_balance
         else "Some rows were neither accepted nor quarantined, or counted twice.",
     )
 
 
-CHECK_KW = dict(partitions_def=customer_months, blocking=True, name="row_accounting")
-
-
-@asset_check(asset=roster, **CHECK_KW)
-def roster_row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
-    return accounting_check(data_root, context.partition_key, ROSTER.name)
-
-
-@asset_check(asset=invoice_charges, **CHECK_KW)
-def invoice_charges_row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
-    return accounting_check(data_root, context.partition_key, INVOICE_CHARGES.name)
-
-
-@asset_check(asset=device_usage, **CHECK_KW)
-def device_usage_row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
-    return accounting_check(data_root, context.partition_key, DEVICE_USAGE.name)
-
-
-PSEUDONYM_PATTERN = "^[0-9a-f]{32}$"
-# stored column -> (DuckDB type family, may be null)
-STORED_TYPES = {
-    ROSTER.name: {"msisdn": ("VARCHAR", False), "carrier": ("VARCHAR", False), "plan_code": ("VARCHAR", False),
-                  "line_status": ("VARCHAR", False), "line_status_date": ("DATE", True),
-                  "termination_date": ("DATE", True), "vip": ("BOOLEAN", True)},
-    INVOICE_CHARGES.name: {"invoice_number": ("VARCHAR", False), "period_start": ("DATE", False),
-                           "period_end": ("DATE", False), "charge_type": ("VARCHAR", False),
-                           "quantity": ("DECIMAL", True), "unit_rate": ("DECIMAL", True),
-                           "amount": ("DECIMAL", False), "invoice_total": ("DECIMAL", False)},
-    DEVICE_USAGE.name: {"date": ("DATE", False), "msisdn": ("VARCHAR", False), "voice_minutes": ("DECIMAL", False),
-                        "sms_count": ("DECIMAL", False), "data_mb": ("DECIMAL", False),
-                        "roaming_voice_minutes": ("DECIMAL", False), "roaming_data_mb": ("DECIMAL", False)},
-}  # fmt: skip
-
-
 def schema_check(data_root: DataRootResource, partition_key, spec: TableSpec) -> AssetCheckResult:
-    """The stored table has the warehouse columns and types, its required columns are never null, and every
-    personal column holds pseudonyms only (32 hex characters), never a clear identifier."""
     customer_id, month = split_key(partition_key)
-    warehouse = data_root.warehouse
-    connection = warehouse.connect()
-    warehouse.view(connection, "stored", customer_id, month, spec.name)
-    types = {name: kind for name, kind, *_ in connection.sql("DESCRIBE stored").fetchall()}
-    problems = {}
-    missing = [c for c in STORED_COLUMNS[spec.name] if c not in types]
-    if missing:
-        problems["missing columns"] = missing
-    for column, (family, nullable) in STORED_TYPES[spec.name].items():
-        if column in types and not types[column].startswith(family):
-            problems[f"{column} type"] = f"{types[column]}, expected {family}"
-        elif column in types and not nullable:
-            nulls = warehouse.first_row(connection, f'SELECT count(*) FROM stored WHERE "{column}" IS NULL')[0]
-            if nulls:
-                problems[f"{column} nulls"] = nulls
-    for column in spec.pseudonymized:
-        if column in types:
-            clear = warehouse.first_row(connection, f"SELECT count(*) FROM stored WHERE \"{column}\" IS NOT NULL "
-                                                    f"AND NOT regexp_full_match(\"{column}\", '{PSEUDONYM_PATTERN}')")[0]  # fmt: skip
-            if clear:
-                problems[f"{column} not pseudonymized"] = clear
-    leftover = sorted(set(types) & set(spec.dropped))
-    if leftover:
-        problems["personal columns stored"] = leftover
+    rows, problems = warehouse_checks.stored_schema_problems(data_root.warehouse, customer_id, month, spec)
     return AssetCheckResult(
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
-        metadata={"rows": warehouse.first_row(connection, "SELECT count(*) FROM stored")[0],
-                  "problems": MetadataValue.json(problems)},  # fmt: skip
+        metadata={"rows": rows, "problems": MetadataValue.json(problems)},
         description="Columns, types, required values and pseudonyms as the warehouse expects." if not problems
         else "; ".join(problems),
     )
 
 
-SCHEMA_KW = dict(partitions_def=customer_months, blocking=True, name="warehouse_schema")
+def stored_table_checks(spec: TableSpec) -> list[AssetChecksDefinition]:
+    """row_accounting and warehouse_schema on the ingest asset of `spec`, both blocking (catalyst-cooperative/pudl
+    `asset_check_from_schema`: checks made from the table's schema, not written out once per table)."""
+    options = dict(asset=spec.name, partitions_def=customer_months, blocking=True)
 
+    @asset_check(name="row_accounting", **options,
+                 description=f"Re-counts the stored {spec.name} tables: for every inbox file, rows read = rows "
+                             "accepted + rows quarantined.")  # fmt: skip
+    def row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
+        return accounting_check(data_root, context.partition_key, spec.name)
 
-@asset_check(asset=roster, **SCHEMA_KW)
-def roster_schema(context, data_root: DataRootResource) -> AssetCheckResult:
-    return schema_check(data_root, context.partition_key, ROSTER)
+    @asset_check(name="warehouse_schema", **options,
+                 description=f"The stored {spec.name} table has the columns and types of schemas/tables.py, no "
+                             "missing required value, pseudonyms only (32 hex characters) in its personal columns "
+                             "and none of the personal columns ingest drops.")  # fmt: skip
+    def warehouse_schema(context, data_root: DataRootResource) -> AssetCheckResult:
+        return schema_check(data_root, context.partition_key, spec)
 
-
-@asset_check(asset=invoice_charges, **SCHEMA_KW)
-def invoice_charges_schema(context, data_root: DataRootResource) -> AssetCheckResult:
-    return schema_check(data_root, context.partition_key, INVOICE_CHARGES)
-
-
-@asset_check(asset=device_usage, **SCHEMA_KW)
-def device_usage_schema(context, data_root: DataRootResource) -> AssetCheckResult:
-    return schema_check(data_root, context.partition_key, DEVICE_USAGE)
-
-
-INVOICE_TOTALS_SQL = """
-SELECT carrier, account_number, invoice_number,
-       count(DISTINCT invoice_total) AS stated_totals,
-       bool_and(period_start = $first_day AND period_end = $last_day) AS period_is_month
-FROM charges GROUP BY ALL
-HAVING stated_totals > 1 OR NOT period_is_month
-ORDER BY ALL
-"""
+    return [row_accounting, warehouse_schema]
 
 
 @asset_check(asset=invoice_charges, partitions_def=customer_months, blocking=False, name="invoice_totals",
@@ -282,74 +164,31 @@ def invoice_totals(context, data_root: DataRootResource) -> AssetCheckResult:
 
 def invoice_totals_check(data_root: DataRootResource, partition_key) -> AssetCheckResult:
     customer_id, month = split_key(partition_key)
-    warehouse = data_root.warehouse
-    connection = warehouse.connect()
-    warehouse.view(connection, "charges", customer_id, month, INVOICE_CHARGES.name)
-    first_day = dt.date(int(month[:4]), int(month[5:7]), 1)
-    last_day = (first_day + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
-    odd = connection.sql(INVOICE_TOTALS_SQL, params={"first_day": first_day, "last_day": last_day}).fetchall()
-    invoices = warehouse.first_row(connection, "SELECT count(DISTINCT (carrier, account_number, invoice_number)) "
-                                               "FROM charges")[0]  # fmt: skip
+    totals = warehouse_checks.invoice_totals(data_root.warehouse, customer_id, month)
     return AssetCheckResult(
-        passed=not odd,
+        passed=not totals.to_look_at,
         severity=AssetCheckSeverity.WARN,
         metadata={
-            "invoices": invoices,
-            "invoices_with_several_totals": sum(1 for row in odd if row[3] > 1),
-            "invoices_outside_the_month": sum(1 for row in odd if not row[4]),
-            "invoices_to_look_at": MetadataValue.json([row[2] for row in odd][:50]),
+            "invoices": totals.invoices,
+            "invoices_with_several_totals": totals.with_several_totals,
+            "invoices_outside_the_month": totals.outside_the_month,
+            "invoices_to_look_at": MetadataValue.json(totals.to_look_at),
         },
     )
+
+
+INGEST_CHECKS = [*(check for spec in (ROSTER, INVOICE_CHARGES, DEVICE_USAGE) for check in stored_table_checks(spec)),
+                 invoice_totals]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------
 # Contracts (per customer)
 # ----------------------------------------------------------------------------------------
-def contract_tables(data_root: DataRoot, customer_id: str) -> dict[str, pl.DataFrame]:
-    """customer.yaml and every contracts/<carrier>.yaml as warehouse tables (no personal data)."""
-    settings = customer_settings(data_root, customer_id)
-    folder = customer_file_checked(data_root, data_root.contracts_dir(customer_id))
-    paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
-    paths = [customer_file_checked(data_root, path) for path in paths]
-    if not paths:
-        raise ContractError(f"customers/{customer_id}/contracts/: no contract (<carrier>.yaml) found")
-    contracts = [load_contract(path, f"customers/{customer_id}/contracts/{path.name}") for path in paths]
-    return contract_frames(customer_id, settings, contracts)
-
-
-RATE = pl.Decimal(18, 6)
-MONEY = pl.Decimal(18, 4)
-PLAN_SCHEMA = {
-    "carrier": pl.String, "discount_pct": RATE, "fee": MONEY, "code": pl.String, "name": pl.String,
-    "monthly_fee": MONEY, "voice_min": RATE, "sms": RATE, "data_mb": RATE, "overage_voice_per_min": RATE,
-    "overage_sms_per_msg": RATE, "overage_data_per_mb": RATE,
-}  # fmt: skip
-FEATURE_SCHEMA = {"carrier": pl.String, "code": pl.String, "name": pl.String, "category": pl.String, "monthly_fee": MONEY}
-ROAMING_SCHEMA = {"carrier": pl.String, "voice_per_min": RATE, "data_per_mb": RATE}
-SETTINGS_SCHEMA = {"customer_id": pl.String, "name": pl.String, "region": pl.String, "currency": pl.String}
-
-
-def contract_frames(customer_id: str, settings: CustomerSettings, contracts: list[Contract]) -> dict[str, pl.DataFrame]:
-    plans = [
-        {"carrier": c.carrier, "discount_pct": c.discount_pct, "fee": c.discounted_fee(plan), **plan.model_dump()}
-        for c in contracts
-        for plan in c.plans
-    ]
-    features = [{"carrier": c.carrier, **feature.model_dump()} for c in contracts for feature in c.features]
-    roaming = [{"carrier": c.carrier, **c.roaming.model_dump()} for c in contracts]
-    return {
-        "customer_settings": pl.DataFrame([{"customer_id": customer_id, **settings.model_dump()}], schema=SETTINGS_SCHEMA),
-        "contract_plans": pl.DataFrame(plans, schema=PLAN_SCHEMA),
-        "contract_features": pl.DataFrame(features, schema=FEATURE_SCHEMA),
-        "contract_roaming": pl.DataFrame(roaming, schema=ROAMING_SCHEMA),
-    }
-
-
 @asset(
     partitions_def=customers_partitions,
-    group_name=INGEST_GROUP,
-    kinds={"yaml", "parquet"},
+    kinds={"yaml", "polars", "parquet"},
     description="The customer's settings and negotiated rate cards, one per carrier.",
+    **internal(INGEST),
 )
 def customer_contracts(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
     customer_id = context.partition_key
@@ -359,9 +198,13 @@ def customer_contracts(context: AssetExecutionContext, data_root: DataRootResour
         raise Failure(description=f"{customer_id}: {problem}") from None
     for name, frame in tables.items():
         data_root.warehouse.write(customer_id, None, name, frame)
+    plans = tables["contract_plans"].group_by("carrier").agg(pl.len().cast(pl.Int64).alias("plans"))
+    features = tables["contract_features"].group_by("carrier").agg(pl.len().cast(pl.Int64).alias("features"))
+    carriers = (tables["contract_roaming"].select("carrier").join(plans, on="carrier", how="left")
+                .join(features, on="carrier", how="left").fill_null(0).sort("carrier"))  # fmt: skip
     return MaterializeResult(
         metadata={
-            "carriers": MetadataValue.json(sorted(tables["contract_roaming"]["carrier"].to_list())),
+            "carriers": metadata.table(carriers),
             "plans": tables["contract_plans"].height,
             "features": tables["contract_features"].height,
             "currency": tables["customer_settings"]["currency"][0],

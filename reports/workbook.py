@@ -17,7 +17,8 @@ from reports.archive import save_reproducibly
 from reports.labels import month_name
 from reports.cells import excel_text
 from reports.disputes import INVOICE_DATES_SCHEMA, dispute_rows
-from schemas.outputs import DISPUTES_CSV_COLUMNS, FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
+from schemas.outputs import (DISPUTES_CSV_AMOUNTS, DISPUTES_CSV_COLUMNS, FINDINGS_CSV_AMOUNTS, FINDINGS_CSV_COLUMNS,
+                             SAVINGS_CSV_AMOUNTS, SAVINGS_CSV_COLUMNS)
 
 SHEETS = ("Summary", "Disputes to file", "Savings", "Findings", "Cost allocation", "Trend", "Glossary")
 INVOICED_COLUMNS = ("carrier", "account_number", "invoices", "invoiced_total")
@@ -27,12 +28,12 @@ MONEY_2 = pl.Decimal(18, 2)
 TREND_COLUMNS = ("billing_month", "invoiced_total", "disputed_total", "monthly_savings")
 AMOUNT_COLUMNS = {
     "invoiced": ("invoiced_total",),
-    "findings": ("billed_amount", "expected_amount", "disputed_amount"),
-    "savings": ("monthly_savings", "annual_savings"),
+    "findings": FINDINGS_CSV_AMOUNTS,
+    "savings": SAVINGS_CSV_AMOUNTS,
     "cost_allocation": ("billed_total",),
     "trend": ("invoiced_total", "disputed_total", "monthly_savings"),
     "account_charges": ("billed_total",),
-    "dispute_rows": ("billed_amount", "expected_amount", "disputed_amount"),
+    "dispute_rows": DISPUTES_CSV_AMOUNTS,
 }
 REQUIRED_COLUMNS = {
     "invoiced": INVOICED_COLUMNS,

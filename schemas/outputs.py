@@ -29,6 +29,9 @@ DISPUTES_CSV_COLUMNS = [
     "evidence",
 ]  # fmt: skip
 DISPUTES_CSV_AMOUNTS = ("billed_amount", "expected_amount", "disputed_amount")
+# the columns of each published CSV that hold amounts (written as plain decimals, never neutralised as text)
+FINDINGS_CSV_AMOUNTS = ("billed_amount", "expected_amount", "disputed_amount")
+SAVINGS_CSV_AMOUNTS = ("monthly_savings", "annual_savings")
 DISPUTES_FILE_PREFIX = "disputes-"
 
 

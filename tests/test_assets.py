@@ -1,14 +1,21 @@
 """Asset tier: materialize the asset graph for one explicit customer-month on a tmp_path data root."""
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance, MultiPartitionKey, materialize
+from dagster import (AssetKey, AssetRecordsFilter, DagsterInstance, FloatMetadataValue, IntMetadataValue,
+                     MultiPartitionKey, TableMetadataValue, TableSchemaMetadataValue, TextMetadataValue, materialize)
 
-from assets import audit, ingest, publish
+from assets import audit, ingest, publish, report, savings
+from assets.delivery import delivery_asset
 from pipelines.definitions import stage_definitions
 from pipelines.resources import DataRootResource, DeliveryResource, PseudonymKeyResource
+from schemas.outputs import FINDING_TYPES, FINDINGS_CSV_COLUMNS, QUARANTINE_CSV_COLUMNS
+from schemas.tables import INVOICE_CHARGES, LINEAGE_COLUMNS, ROSTER, STORED_COLUMNS
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer, write_parquet, write_xlsx)  # fmt: skip
 
@@ -42,8 +49,9 @@ def data_root(tmp_path):
     return tmp_path
 
 
-def run_month(root, customer="acme", month="2026-06", assets=MONTH_ASSETS, checks=CHECKS, raise_on_error=True):
-    instance = DagsterInstance.ephemeral()
+def run_month(root, customer="acme", month="2026-06", assets=MONTH_ASSETS, checks=CHECKS, raise_on_error=True,
+              instance=None):
+    instance = instance or DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("customers", [customer])
     materialize([ingest.customer_contracts], partition_key=customer, instance=instance,
                 resources={"data_root": DataRootResource(path=str(root))})  # fmt: skip
@@ -131,7 +139,7 @@ def test_findings_are_published_with_identifiers_restored(data_root):
     result = run_month(data_root)
     assert result.success
     findings = pl.read_csv(data_root / "published" / "acme" / "2026-06" / "findings.csv", infer_schema=False)
-    assert findings.columns == publish.FINDINGS_CSV_COLUMNS
+    assert findings.columns == FINDINGS_CSV_COLUMNS
     assert findings.select("invoice_number", "msisdn", "employee_id", "finding_type", "disputed_amount").rows() == [
         ("INV-2", "+14155550100", "E1", "PLAN_RATE_MISMATCH", "2.00")
     ]
@@ -140,7 +148,9 @@ def test_findings_are_published_with_identifiers_restored(data_root):
     stored = pl.read_parquet(data_root / "warehouse" / "acme" / "2026-06" / "findings.parquet")
     assert "+14155550100" not in str(stored.rows()) and "E1" not in stored["employee_id"].to_list()
     metadata = result.asset_materializations_for_node("findings")[0].metadata
-    assert metadata["by_finding_type"].value["PLAN_RATE_MISMATCH"] == {"count": 1, "disputed": "2.00 USD"}
+    by_type = {r.data["finding_type"]: r.data for r in metadata["by_finding_type"].value.records}
+    assert by_type["PLAN_RATE_MISMATCH"] == {"finding_type": "PLAN_RATE_MISMATCH", "findings": 1, "disputed": 2.0}
+    assert metadata["disputed_total"].value == 2.0 and metadata["currency"].value == "USD"
 
 
 def test_checks_catch_clear_identifiers_and_odd_invoices(data_root):
@@ -150,7 +160,7 @@ def test_checks_catch_clear_identifiers_and_odd_invoices(data_root):
     warehouse = data_root / "warehouse" / "acme" / "2026-06"
     roster = pl.read_parquet(warehouse / "roster.parquet")
     roster.with_columns(pl.lit("+14155550100").alias("msisdn")).write_parquet(warehouse / "roster.parquet")
-    result = ingest.schema_check(resource, key, ingest.ROSTER)
+    result = ingest.schema_check(resource, key, ROSTER)
     assert not result.passed and result.metadata["problems"].value == {"msisdn not pseudonymized": 2}
 
     charges = pl.read_parquet(warehouse / "invoice_charges.parquet")
@@ -163,10 +173,6 @@ def test_checks_catch_clear_identifiers_and_odd_invoices(data_root):
 
 def test_workspace_loads_as_a_code_location():
     """What the webserver and daemon load: workspace.yaml -> pipelines.definitions."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     repository = Path(__file__).resolve().parents[1]
     dagster = Path(sys.executable).with_name("dagster")
     result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=repository,
@@ -178,9 +184,7 @@ def test_workspace_loads_as_a_code_location():
 def test_months_after_the_last_drop_publish_nothing_and_say_why(data_root):
     """A backfill of the months with drops also targets savings and reports of the next two months (the history
     mapping); there they must succeed without writing anything, and say why."""
-    from assets import report, savings
-
-    downstream = [savings.savings, publish.savings_report, report.customer_report, report.delivery]
+    downstream = [savings.savings, publish.savings_report, report.customer_report, delivery_asset("local")]
     result = run_month(data_root, month="2026-07", assets=downstream, checks=[])
     assert result.success
     reasons = {event.asset_key.to_user_string(): event.step_materialization_data.materialization.metadata["skipped"].value
@@ -195,3 +199,107 @@ def test_months_after_the_last_drop_publish_nothing_and_say_why(data_root):
     result = run_month(data_root, month="2026-07", assets=[savings.savings], checks=[])
     skipped = result.get_asset_materialization_events()[0].step_materialization_data.materialization.metadata["skipped"]
     assert "acme 2026-07 has not been ingested yet" in skipped.value
+
+
+def test_checks_hold_stored_tables_to_the_table_models(data_root):
+    """The stored-schema check takes its types and required values from schemas/tables.py: a type the pandera model
+    does not allow, and a null where the model requires a value, both fail it."""
+    assert run_month(data_root).success
+    resource = DataRootResource(path=str(data_root))
+    key = MultiPartitionKey({"customer": "acme", "month": "2026-06"})
+    warehouse = data_root / "warehouse" / "acme" / "2026-06"
+    roster = pl.read_parquet(warehouse / "roster.parquet")
+    roster.with_columns(pl.col("vip").cast(pl.String)).write_parquet(warehouse / "roster.parquet")
+    result = ingest.schema_check(resource, key, ROSTER)
+    assert not result.passed and result.metadata["problems"].value == {"vip type": "VARCHAR, expected BOOLEAN"}
+
+    charges = pl.read_parquet(warehouse / "invoice_charges.parquet")
+    charges.with_columns(pl.lit(None, pl.String).alias("account_number")).write_parquet(
+        warehouse / "invoice_charges.parquet")  # required by InvoiceChargeModel, never checked before
+    result = ingest.schema_check(resource, key, INVOICE_CHARGES)
+    assert not result.passed and result.metadata["problems"].value == {"account_number nulls": 3}
+
+
+def latest_metadata(instance, asset: str, partition: MultiPartitionKey) -> dict:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[str(partition)]), limit=1).records  # fmt: skip
+    assert len(records) == 1, asset
+    return records[0].asset_materialization.metadata
+
+
+def test_materializations_speak_dagsters_metadata_vocabulary(data_root):
+    """Read back from the instance for one partition: row counts as ints, the column schema of the table models,
+    breakdowns as tables, amounts as floats beside a currency entry; no identifier anywhere."""
+    instance = DagsterInstance.ephemeral()
+    partition = MultiPartitionKey({"customer": "acme", "month": "2026-06"})
+    assert run_month(data_root, instance=instance).success
+
+    roster = latest_metadata(instance, "roster", partition)
+    assert isinstance(roster["dagster/row_count"], IntMetadataValue) and roster["dagster/row_count"].value == 2
+    schema = roster["dagster/column_schema"]
+    assert isinstance(schema, TableSchemaMetadataValue)
+    columns = {c.name: c for c in schema.schema.columns}
+    assert list(columns) == STORED_COLUMNS["roster"] + LINEAGE_COLUMNS
+    assert (columns["msisdn"].type, columns["msisdn"].constraints.nullable) == ("VARCHAR", False)
+    assert "pseudonym" in columns["msisdn"].description
+    assert (columns["vip"].type, columns["vip"].constraints.nullable) == ("BOOLEAN", True)
+    assert columns["line_status"].description == "one of active, suspended, cancelled"
+
+    charges = latest_metadata(instance, "invoice_charges", partition)
+    reasons = charges["quarantine_reasons"]
+    assert isinstance(reasons, TableMetadataValue)
+    assert [r.data for r in reasons.value.records] == [{"reason_code": "bad_enum", "cells": 1}]
+    assert [c.type for c in reasons.value.schema.columns] == ["string", "int"]
+    accounting = [r.data for r in charges["accounting_by_file"].value.records]
+    assert accounting == [{"file": "invoices/inv-1.csv", "rows_read": 4, "rows_accepted": 3, "rows_quarantined": 1}]
+    assert isinstance(charges["charges_total"], FloatMetadataValue) and charges["charges_total"].value == 1102.10
+    assert isinstance(charges["currency"], TextMetadataValue) and charges["currency"].value == "USD"
+    by_carrier = [r.data for r in charges["charges_by_carrier"].value.records]
+    assert by_carrier == [{"carrier": "northwind-mobile", "invoices": 1, "charges": 3, "charges_total": 1102.10}]
+
+    findings = latest_metadata(instance, "findings", partition)
+    assert isinstance(findings["dagster/row_count"], IntMetadataValue)
+    assert findings["dagster/row_count"].value == findings["findings"].value
+    assert isinstance(findings["disputed_total"], FloatMetadataValue) and findings["currency"].value == "USD"
+    by_type = findings["by_finding_type"]
+    assert isinstance(by_type, TableMetadataValue)
+    assert [r.data["finding_type"] for r in by_type.value.records] == list(FINDING_TYPES)
+    assert [(c.name, c.type) for c in by_type.value.schema.columns] == [
+        ("finding_type", "string"), ("findings", "int"), ("disputed", "float")]  # fmt: skip
+    assert isinstance(findings["dagster/column_schema"], TableSchemaMetadataValue)
+
+    published = latest_metadata(instance, "quarantine_report", partition)
+    assert published["dagster/row_count"].value == 3
+    assert [c.name for c in published["dagster/column_schema"].schema.columns] == QUARANTINE_CSV_COLUMNS
+
+    everything = " ".join(str(v.value) for asset in ("roster", "invoice_charges", "device_usage", "line_month_usage",
+                                                     "findings", "quarantine_report", "findings_report")
+                          for v in latest_metadata(instance, asset, partition).values())  # fmt: skip
+    for identifier in ("4155550100", "4155550101", "356938035643809", "Zelda", "Quinterro"):
+        assert identifier not in everything
+
+
+def test_definitions_declare_owners_tags_kinds_columns_and_check_descriptions():
+    stages = stage_definitions()
+    specs = {spec.key.to_user_string(): spec for stage in stages.values() for definition in stage.assets or []
+             for spec in definition.specs}  # fmt: skip
+    customer_facing = {"quarantine_report", "findings_report", "savings_report", "customer_report", "delivery"}
+    for name, spec in specs.items():
+        audience = "customer" if name in customer_facing else "internal"
+        assert spec.tags["audience"] == audience, name
+        assert spec.owners == ["team:tem-analysts" if audience == "customer" else "team:tem-platform"], name
+        assert spec.kinds and "dagster/code_references" in spec.metadata, name
+    not_tables = {"customer_contracts", "customer_report", "delivery"}
+    for name in set(specs) - not_tables:
+        assert isinstance(specs[name].metadata["dagster/column_schema"], TableSchemaMetadataValue), name
+    assert specs["delivery"].kinds == {"folder", "json"}  # the local folder, not S3
+    s3_delivery = next(a for a in stage_definitions("s3")["publish"].assets if a.key == AssetKey("delivery"))
+    assert s3_delivery.specs_by_key[AssetKey("delivery")].kinds == {"s3", "json"}
+
+    checks = [spec for stage in stages.values() for definition in stage.asset_checks or []
+              for spec in definition.check_specs]  # fmt: skip
+    assert sorted((c.asset_key.to_user_string(), c.name) for c in checks) == sorted(
+        [(table, check) for table in ("roster", "invoice_charges", "device_usage")
+         for check in ("row_accounting", "warehouse_schema")]
+        + [("invoice_charges", "invoice_totals"), ("findings", "findings_sanity")])  # fmt: skip
+    assert all(c.description for c in checks)

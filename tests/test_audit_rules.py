@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from reports.rules.audit_rules import run_rules
-from assets.ingest import contract_frames
+from reports.inputs.contracts import contract_frames
 from schemas.contract import Contract, CustomerSettings
 from schemas.tables import MONEY, QUANTITY, STORED_COLUMNS
 from tests.builders import CONTRACT

@@ -5,15 +5,17 @@ import datetime as dt
 import json
 from decimal import Decimal
 
+import openpyxl
 import polars as pl
 import pytest
 import yaml
 from dagster import DagsterInstance, MultiPartitionKey, materialize
 
 from assets import audit, ingest, publish, report, savings
+from assets.delivery import delivery_asset
 from reports.rules import audit_rules, savings_rules
-from assets.report import remove_stale_disputes
 from pipelines.resources import DataRootResource, DeliveryResource, PseudonymKeyResource
+from reports.publishing import remove_stale_disputes
 from reports.disputes import FROM_INVOICE_DATE, FROM_MONTH_END, FROM_PERIOD_END, dispute_rows, month_end
 from reports.labels import FINDING_LABELS, SAVINGS_LABELS, finding_label, savings_label
 from schemas.contract import DEFAULT_DISPUTE_WINDOW_DAYS, ContractError, load_contract
@@ -169,7 +171,7 @@ def publish_month(root):
     return materialize(
         [ingest.roster, ingest.invoice_charges, ingest.device_usage, audit.line_month_usage, audit.findings,
          publish.quarantine_report, publish.findings_report, savings.savings, publish.savings_report,
-         report.customer_report, report.delivery],  # fmt: skip
+         report.customer_report, delivery_asset("local")],  # fmt: skip
         partition_key=MultiPartitionKey({"customer": "acme", "month": "2026-06"}),
         resources=resources,
         instance=instance,
@@ -180,7 +182,8 @@ def test_dispute_files_per_carrier_add_up_to_findings_csv(two_carrier_root):
     published = two_carrier_root / "published" / "acme" / "2026-06"
     published.mkdir(parents=True)
     (published / "disputes-gone-mobile.csv").write_text("left by an earlier run\n")  # a carrier without findings now
-    assert publish_month(two_carrier_root).success
+    result = publish_month(two_carrier_root)
+    assert result.success
 
     found = pl.read_csv(published / "findings.csv", infer_schema=False)
     assert sorted(found["carrier"].unique()) == ["northwind-mobile", "southpoint"]
@@ -209,8 +212,14 @@ def test_dispute_files_per_carrier_add_up_to_findings_csv(two_carrier_root):
     manifest = json.loads((published / "manifest.json").read_text())
     assert [f["name"] for f in manifest["files"]] == ["disputes-northwind-mobile.csv", "disputes-southpoint.csv",
                                                       "findings.csv", "quarantine.csv", "report.xlsx", "savings.csv"]
-
-    import openpyxl
+    written = result.asset_materializations_for_node("findings_report")[0].metadata["dispute_files"].value.records
+    assert [r.data for r in written] == [{"file": "disputes-northwind-mobile.csv", "rows": northwind.height},
+                                         {"file": "disputes-southpoint.csv", "rows": southpoint.height}]
+    delivered = result.asset_materializations_for_node("delivery")[0].metadata
+    assert delivered["target"].value == "local"  # what DeliveryResource() uses: the local folder, not S3
+    assert delivered["delivered_to"].value == "published/acme/2026-06/"
+    assert [(r.data["file"], r.data["sha256"]) for r in delivered["files"].value.records] == [
+        (f["name"], f["sha256"]) for f in manifest["files"]]  # fmt: skip
 
     sheet = openpyxl.load_workbook(published / "report.xlsx")["Disputes to file"]
     values = [row for row in sheet.iter_rows(values_only=True)]

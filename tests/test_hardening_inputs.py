@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from reports.inputs.parsing import _decimal_expr
-from assets.publish import write_csv_atomically
+from reports.csv_files import write_csv_atomically
 from reports.inputs.readers import InputFileError, read_text_frame
 from schemas.contract import ContractError, load_contract, load_customer_settings
 from schemas.tables import MONEY, QUANTITY

@@ -52,5 +52,6 @@ def test_runs_are_recorded_in_postgres(tmp_path, postgres):
     )  # fmt: skip
     assert reader.returncode == 0, reader.stderr[-2000:]
     assert reader.stdout.split(" ", 1)[0] == "PostgresRunStorage"
-    # the contracts run, then the customer-month's audit, savings and publish runs of the reconcile job
-    assert "['load_customer_contracts', 'reconcile_customer_month', 'reconcile_customer_month', 'reconcile_customer_month'] ['acme']" in reader.stdout
+    # the contracts run, then the customer-month's audit, savings and publish runs (one job per stage)
+    assert ("['audit_customer_month', 'load_customer_contracts', 'publish_customer_month', 'recommend_savings'] "
+            "['acme']") in reader.stdout

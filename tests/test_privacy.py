@@ -258,7 +258,8 @@ def test_dry_run_changes_nothing_then_erasure_removes_the_subject_everywhere(fre
     record = processing_log.read(root, CUSTOMER)[-1]
     assert (record["action"], record["outcome"], record["request"]) == ("erase", "done", "DSR-2026-0043")
     # what an analyst sees in Dagster: the rebuild's runs, tagged with the request reference (never the person)
-    assert erasure_runs(home, "DSR-2026-0043") == {"load_customer_contracts": 1, "reconcile_customer_month": 3 * 3}
+    assert erasure_runs(home, "DSR-2026-0043") == {"load_customer_contracts": 1, "audit_customer_month": 3,
+                                                   "recommend_savings": 3, "publish_customer_month": 3}
     assert record["counts"] == {"charges": 6, "manager_refs": 2, "roster": 4, "usage": 14}
 
     again = tem("privacy", "erase", "--data-root", str(root), "--customer", CUSTOMER, "--employee", "E2001",

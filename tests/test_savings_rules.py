@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.ingest import contract_frames
+from reports.inputs.contracts import contract_frames
 from reports.rules.savings_rules import history_months, run_savings_rules
 from schemas.contract import Contract, CustomerSettings
 from schemas.tables import QUANTITY

@@ -4,8 +4,9 @@ The data root (two customers, June 2026) is reconciled once by `tem run`, so the
 contracts loaded and every partition materialized; then `dagster dev` (webserver + daemon) serves it and the browser:
 sees the asset graph, the customer x month partitions of an asset, and re-materializes ONE customer-month
 (acme, 2026-06) of the reconcile_customer_month job by clicking through the job's "Materialize all…" dialog, then
-waits for the run's Success and the passed asset checks in the run's event log (and checks them through GraphQL).
-Screenshots land in pytest's tmp dir.
+waits for the run's Success and the passed asset checks in the run's event log (and checks them through GraphQL);
+and opens the findings asset: its column schema, a table metadata entry and the plots of its numeric entries.
+Screenshots land in the folder named by TEM_SCREENSHOTS, else in pytest's tmp dir.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.outputs import FINDING_TYPES
 from tests.dagster_server import RUN_QUERY, check_executions, dagster_dev, graphql, run_failures, small_data_root
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,10 +79,18 @@ def server(tmp_path_factory):
         yield running
 
 
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where screenshots go: $TEM_SCREENSHOTS (created), else the test's tmp dir."""
+    folder = Path(os.environ["TEM_SCREENSHOTS"]) if os.environ.get("TEM_SCREENSHOTS") else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @contextmanager
-def ui_page(browser, tmp_path: Path, name: str):
+def ui_page(browser, folder: Path, name: str):
     """A fresh page (own context) that dismisses Dagster's first-visit community dialog whenever it shows up, and
-    leaves a screenshot of where it was in tmp_path when the test fails."""
+    leaves a screenshot of where it was in `folder` when the test fails."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=UI_TIMEOUT_MS)
@@ -92,27 +102,35 @@ def ui_page(browser, tmp_path: Path, name: str):
     try:
         yield page
     except BaseException:
-        page.screenshot(path=str(tmp_path / f"{name}-failure.png"))
+        page.screenshot(path=str(folder / f"{name}-failure.png"))
         raise
     finally:
         context.close()
 
 
-def test_asset_graph_and_customer_month_partitions(server, browser, tmp_path):
-    from playwright.sync_api import expect
+def test_asset_graph_and_customer_month_partitions(server, browser, screenshots):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect
 
-    with ui_page(browser, tmp_path, "graph") as page:
+    with ui_page(browser, screenshots, "graph") as page:
         page.goto(f"{server.url}/asset-groups")
         expect(page.get_by_text("Global asset lineage")).to_be_visible()
         for group in ("ingest", "audit", "savings", "publish"):  # collapsed group nodes at first
             expect(page.get_by_text(group, exact=True).first).to_be_visible()
-        page.get_by_role("button", name="settings", exact=True).click()  # the graph's gear, not the navigation's
-        page.get_by_role("menuitem", name=re.compile(r"Expand all groups")).click()
+        expand = page.get_by_role("menuitem", name=re.compile(r"Expand all groups"))
+        for _ in range(3):  # the community dialog, when it pops up now, closes the menu with it: open it again
+            page.get_by_role("button", name="settings", exact=True).click()  # the graph's gear, not the navigation's
+            try:
+                expand.click(timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                page.keyboard.press("Escape")
+        else:
+            raise AssertionError("the graph's settings menu never offered 'Expand all groups'")
         page.keyboard.press("Escape")  # close the settings menu
         expect(page.get_by_role("menuitem", name=re.compile(r"Collapse all groups"))).to_have_count(0)
         for node in GRAPH_NODES:
             expect(page.get_by_text(node, exact=True).first).to_be_visible()
-        page.screenshot(path=str(tmp_path / "asset-graph.png"))
+        page.screenshot(path=str(screenshots / "asset-graph.png"))
 
         # an asset's partitions: one column per dimension, customers and months
         page.get_by_text("roster", exact=True).first.click()  # selects the node and opens its sidebar
@@ -130,14 +148,15 @@ def test_asset_graph_and_customer_month_partitions(server, browser, tmp_path):
         page.get_by_text(CUSTOMER, exact=True).first.click()
         page.get_by_text(MONTH, exact=True).first.click()
         expect(page.get_by_text(PARTITION).first).to_be_visible()  # the selected partition's details:
-        expect(page.get_by_text("reconcile_customer_month").first).to_be_visible()  # materialized by tem run's job
-        page.screenshot(path=str(tmp_path / "roster-partitions.png"))
+        # materialized by tem run: its audit run (audit_customer_month), or the whole job before tem run split it
+        expect(page.get_by_text(re.compile(r"^(audit|reconcile)_customer_month$")).first).to_be_visible()
+        page.screenshot(path=str(screenshots / "roster-partitions.png"))
 
 
-def test_materialize_one_customer_month_from_the_ui(server, browser, tmp_path):
+def test_materialize_one_customer_month_from_the_ui(server, browser, screenshots):
     from playwright.sync_api import expect
 
-    with ui_page(browser, tmp_path, "launch") as page:
+    with ui_page(browser, screenshots, "launch") as page:
         page.goto(server.url)
         page.get_by_role("navigation").get_by_role("link", name=re.compile(r"\bJobs$")).click()
         page.get_by_role("link", name=re.compile(r"\breconcile_customer_month$")).click()
@@ -155,7 +174,7 @@ def test_materialize_one_customer_month_from_the_ui(server, browser, tmp_path):
         month.fill(MONTH)
         month.press("Enter")
         expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
-        page.screenshot(path=str(tmp_path / "launch-dialog.png"))
+        page.screenshot(path=str(screenshots / "launch-dialog.png"))
         dialog.get_by_role("button", name="Launch 1 run").click()
 
         view = page.get_by_role("link", name="View", exact=True)  # the "Launched run …" toast
@@ -177,11 +196,11 @@ def test_materialize_one_customer_month_from_the_ui(server, browser, tmp_path):
             expect(page.get_by_text(re.compile(rf"Check {check} failed"))).to_have_count(0)
             log_filter.press("Escape")  # closes the filter's suggestion list
             page.wait_for_timeout(300)
-            page.screenshot(path=str(tmp_path / f"run-check-{check}.png"))
+            page.screenshot(path=str(screenshots / f"run-check-{check}.png"))
         log_filter.fill("")
         log_filter.press("Escape")
         page.wait_for_timeout(300)
-        page.screenshot(path=str(tmp_path / "run-success.png"))
+        page.screenshot(path=str(screenshots / "run-success.png"))
 
     # and through GraphQL, to be sure
     run = graphql(server.url, RUN_QUERY, {"runId": run_id})["runOrError"]
@@ -192,4 +211,58 @@ def test_materialize_one_customer_month_from_the_ui(server, browser, tmp_path):
         assert len(executions) == 1, (asset, check, executions)
         assert executions[0]["partition"] == PARTITION and executions[0]["status"] == "SUCCEEDED", executions
         assert executions[0]["evaluation"]["success"] is True
-    print(f"\nscreenshots in {tmp_path}")
+    print(f"\nscreenshots in {screenshots}")
+
+
+FINDINGS_METADATA_QUERY = """query Findings($partition: String!) { assetOrError(assetKey: {path: ["findings"]}) {
+    ... on Asset { assetMaterializations(partitions: [$partition], limit: 1) { metadataEntries { __typename label
+        ... on IntMetadataEntry { intValue } ... on FloatMetadataEntry { floatValue } ... on TextMetadataEntry { text }
+        ... on TableMetadataEntry { table { records schema { columns { name type } } } }
+        ... on TableSchemaMetadataEntry { schema { columns { name type } } } } } } } }"""
+
+
+def test_findings_asset_shows_columns_tables_and_plots(server, browser, screenshots):
+    """The findings asset as an analyst opens it: the column schema of the table model before reading any row, the
+    breakdown by finding type as a table, and plots of its numeric entries (amounts included)."""
+    from playwright.sync_api import expect
+
+    with ui_page(browser, screenshots, "findings") as page:
+        page.goto(f"{server.url}/assets/findings")
+        expect(page.get_by_text("Columns", exact=True).first).to_be_visible()
+        for column, kind in (("disputed_amount", "DECIMAL(18,4)"), ("finding_type", "VARCHAR"), ("rule_order", "BIGINT")):
+            row = page.get_by_role("row").filter(has=page.get_by_text(column, exact=True))
+            expect(row.get_by_text(kind, exact=True).first).to_be_visible()
+        page.get_by_text("Columns", exact=True).first.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshots / "findings-columns.png"))
+
+        metadata = page.get_by_text("Metadata", exact=True).first
+        metadata.scroll_into_view_if_needed()
+        by_type = page.get_by_role("row").filter(has=page.get_by_text("by_finding_type", exact=True)).first
+        expect(by_type.get_by_text("Show schema")).to_be_visible()  # a table entry renders as a table
+        for finding_type in FINDING_TYPES:
+            expect(by_type.get_by_text(finding_type, exact=True)).to_be_visible()
+        by_type.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshots / "findings-metadata-table.png"))
+
+        page.get_by_role("button", name="Plots").click()
+        for entry in ("disputed_total", "dagster/row_count", "findings"):  # only numeric entries are plotted
+            expect(page.get_by_text(entry, exact=True).first).to_be_visible()
+        expect(page.get_by_text("currency", exact=True)).to_have_count(0)  # text: no plot
+        expect(page.locator("canvas").first).to_be_visible()
+        metadata.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshots / "findings-plots.png"))
+
+    # and the types behind them, through GraphQL
+    asset = graphql(server.url, FINDINGS_METADATA_QUERY, {"partition": PARTITION})["assetOrError"]
+    entries = {e["label"]: e for e in asset["assetMaterializations"][0]["metadataEntries"]}
+    assert entries["dagster/row_count"]["__typename"] == "IntMetadataEntry"
+    assert entries["dagster/row_count"]["intValue"] == entries["findings"]["intValue"] == 1
+    assert entries["disputed_total"] == {"__typename": "FloatMetadataEntry", "label": "disputed_total", "floatValue": 2.0}
+    assert entries["currency"]["text"] == "USD"
+    schema = entries["dagster/column_schema"]
+    assert schema["__typename"] == "TableSchemaMetadataEntry"
+    assert ("disputed_amount", "DECIMAL(18,4)") in [(c["name"], c["type"]) for c in schema["schema"]["columns"]]
+    table = entries["by_finding_type"]
+    assert table["__typename"] == "TableMetadataEntry" and len(table["table"]["records"]) == len(FINDING_TYPES)
+    assert [(c["name"], c["type"]) for c in table["table"]["schema"]["columns"]] == [
+        ("finding_type", "string"), ("findings", "int"), ("disputed", "float")]  # fmt: skip

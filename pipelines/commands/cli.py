@@ -6,9 +6,11 @@
     tem privacy export|erase|log ...   (pipelines/commands/privacy.py)
     tem keys rotate|migrate ...        (pipelines/commands/keys.py)
 
-`tem run` executes the same Dagster definitions the UI shows, three runs of the reconcile job per customer-month
-(audit, savings, publish; see pipelines/commands/runner.py), several at a time, recorded in the Dagster instance at
-DAGSTER_HOME (default: <data root>/.dagster).
+`tem run` executes the same Dagster definitions the UI shows, as the runs of the stages of pipelines/jobs.py (a
+customer's contracts, then per customer-month an audit, a savings and a publish run; see
+pipelines/commands/runner.py), several at a time, recorded in the Dagster instance at DAGSTER_HOME (default:
+<data root>/.dagster). It prints a plan line, one line per finished run (a progress bar too on a terminal) and a
+summary; Dagster's own log stays in the instance, where the UI shows it.
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reports.layout import DataRoot
+from reports.layout import DataRoot, configured_data_root
 
 from schemas.names import InvalidName, validate_id, validate_month
 from schemas.clock import InvalidClock, pinned_today
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_ROOT = REPOSITORY_ROOT / "data"
 MIN_SAMPLE_LINES, MAX_SAMPLE_LINES = 25, 500_000
 
 
@@ -34,9 +36,35 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT): the one line to print; exit status 130."""
+
+
 def resolve_data_root(option: str | None) -> DataRoot:
-    chosen = option or os.environ.get("TEM_DATA_ROOT") or str(DEFAULT_DATA_ROOT)
+    chosen = option or str(configured_data_root())
     return DataRoot.at(chosen)
+
+
+def existing_data_root(option: str | None, inbox_elsewhere: bool = False) -> DataRoot:
+    """The data root of a command that reads one, refused (UsageError, before anything is written) when it does not
+    exist or holds neither inbox/ nor customers/: a mistyped --data-root must not become a new, empty data root
+    with a Dagster instance in it. With `inbox_elsewhere` (an S3 inbox, mirrored into the data root by the command
+    itself) the data root may still be empty or missing."""
+    data_root = resolve_data_root(option)
+    path, where = data_root.path, "check --data-root or TEM_DATA_ROOT"
+    if inbox_elsewhere and not path.is_file():
+        return data_root
+    if not path.exists():
+        raise UsageError(f"data root {path} does not exist ({where})")
+    if not path.is_dir():
+        raise UsageError(f"data root {path} is not a folder ({where})")
+    if not ((path / "inbox").is_dir() or (path / "customers").is_dir()):
+        raise UsageError(f"{path} is not a data root: it has neither inbox/ nor customers/ ({where})")
+    return data_root
+
+
+def s3_inbox() -> bool:
+    return (os.environ.get("TEM_INBOX") or "local") != "local"
 
 
 def prepare_environment(data_root: DataRoot) -> None:
@@ -91,8 +119,9 @@ def select_partitions(data_root: DataRoot, customers: list[str], months: list[st
 
 
 def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> list[str]:
-    """The selected months plus the two before each that are in the inbox but not reconciled yet, since savings
-    for month M read the usage of M-2 and M-1; in calendar order so history is built first."""
+    """The selected months plus the months of their savings history (history_months, the one statement of the rule;
+    tests/test_runner.py checks that the savings asset's partition mapping names the same months) that are in the
+    inbox but not reconciled yet; in calendar order so history is built first."""
     from reports.rules.savings_rules import history_months
     from reports.warehouse import Warehouse
 
@@ -100,8 +129,8 @@ def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> 
     warehouse = Warehouse(data_root)
     months = set(selected)
     for month in selected:
-        months.update(m for m in history_months(month)[:2]
-                      if m in in_inbox and not warehouse.exists(customer_id, m, "line_month_usage"))  # fmt: skip
+        months.update(m for m in history_months(month) if m != month
+                      and m in in_inbox and not warehouse.exists(customer_id, m, "line_month_usage"))  # fmt: skip
     return sorted(months)
 
 
@@ -120,7 +149,8 @@ def command_run(args: argparse.Namespace) -> int:
     from reports.privacy import processing_log
     from pipelines.commands.keys import check_run_keys
 
-    data_root = resolve_data_root(args.data_root)
+    started = time.monotonic()
+    data_root = existing_data_root(args.data_root, inbox_elsewhere=s3_inbox())
     workers = worker_count(args.workers)
     plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
     problems = check_run_keys(data_root, sorted(plan))  # every customer's key, before anything is written
@@ -138,7 +168,17 @@ def command_run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         return 1
     prepare_environment(data_root)
-    outcomes = execute_plan(data_root, plan, workers)
+    try:
+        execution = execute(data_root, plan, workers)
+    except Interrupted:
+        processing_log.append(
+            data_root.path, "run", customer=next(iter(plan)) if len(plan) == 1 else None,
+            months=sorted({m for months in plan.values() for m in months}), request=None,
+            counts={"customers": len(plan), "customer_months": sum(map(len, plan.values())), "failed": 0},
+            outcome="failed", detail="interrupted (Ctrl-C)",
+        )  # fmt: skip
+        raise
+    outcomes = execution.outcomes
     failed = [o for o in outcomes if not o.ok]
     processing_log.append(
         data_root.path, "run", customer=next(iter(plan)) if len(plan) == 1 else None,
@@ -146,26 +186,148 @@ def command_run(args: argparse.Namespace) -> int:
         counts={"customers": len(plan), "customer_months": len(outcomes), "failed": len(failed)},
         outcome="failed" if failed else "done",
     )  # fmt: skip
-    return report(outcomes, data_root)
+    return report(execution, data_root, time.monotonic() - started)
+
+
+@dataclass
+class Execution:
+    plan: object  # pipelines.commands.runner.Plan
+    results: dict  # StageRun -> StageResult
+    outcomes: list[RunOutcome]
 
 
 def execute_plan(data_root: DataRoot, plan: dict[str, list[str]], workers: int | None = None,
                  tags: dict[str, str] | None = None) -> list[RunOutcome]:  # fmt: skip
-    """Run the planned customer-months in worker processes (never more than there are customer-months)."""
-    from pipelines.commands.runner import worker_pool
+    """Run the planned customer-months (customer -> months), printing a line per run; their outcomes."""
+    return execute(data_root, plan, workers, tags).outcomes
+
+
+def execute(data_root: DataRoot, plan: dict[str, list[str]], workers: int | None = None,
+            tags: dict[str, str] | None = None, display: "RunDisplay | None" = None) -> Execution:  # fmt: skip
+    """Run the planned customer-months in worker processes (never more than there are customer-months). Ctrl-C
+    stops the workers, marks their unfinished runs failed and raises Interrupted."""
+    import signal
+
+    from pipelines.commands.runner import (RunInterrupted, fail_interrupted_runs, make_plan, run_stages, stop_workers,
+                                           worker_pool)  # fmt: skip
 
     prepare_environment(data_root)
-    workers = min(worker_count(workers), max(1, sum(map(len, plan.values()))))
-    pool = worker_pool(workers)
+    runnable = {customer_id: sorted(months) for customer_id, months in plan.items() if months}
+    workers = min(worker_count(workers), max(1, sum(map(len, runnable.values()))))
+    display = display or RunDisplay()
+    pool = None
     try:
-        return run_plan(data_root, plan, pool, workers, tags)
+        display.loading("Loading the pipeline definitions…")
+        pool = worker_pool(workers)
+        stage_plan = make_plan(runnable, pool, tags)
+        display.start(plan_line(stage_plan, workers), stage_plan)
+        results = run_stages(stage_plan, display.finished, pool, workers)
+    except KeyboardInterrupt as interrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut the clean-up short
+        display.close()
+        stopped = stop_workers(pool) if pool is not None else 0
+        pool = None
+        marked = fail_interrupted_runs() + (1 if isinstance(interrupt, RunInterrupted) else 0)
+        workers_note = f"stopped {stopped} worker(s), " if stopped else ""
+        raise Interrupted(f"interrupted: {workers_note}{marked} unfinished run(s) marked failed") from None
     finally:
+        display.close()
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    return Execution(stage_plan, results, outcomes_of(stage_plan, results))
+
+
+def outcomes_of(plan, results: dict) -> list[RunOutcome]:
+    """One outcome per customer-month: ok when every run of it and of its customer succeeded; its problems are those
+    of the runs that failed (not of those then not run). A customer-month with a run not settled has none."""
+    outcomes = []
+    for customer_id, month in plan.customer_months():
+        own = sorted((run for run in plan.waits if run.customer_id == customer_id and run.month in ("", month)),
+                     key=plan.order)  # fmt: skip
+        if not all(run in results for run in own):
+            continue
+        failed = [run for run in own if not results[run].ok]
+        problems = [p for run in failed if not results[run].skipped for p in results[run].problems]
+        outcomes.append(RunOutcome(customer_id, month, not failed, list(dict.fromkeys(problems))))
+    return outcomes
+
+
+def plan_line(plan, workers: int) -> str:
+    customers = {run.customer_id for run in plan.waits}
+    customer_months = plan.customer_months()
+    months = sorted({month for _, month in customer_months})
+    span = f" ({months[0]} to {months[-1]})" if len(months) > 1 else f" ({months[0]})" if months else ""
+    return (f"Plan: {len(customers)} customer(s), {len(customer_months)} customer-month(s){span}, "
+            f"{len(plan.waits)} runs, {workers} at a time")  # fmt: skip
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.1f}s" if seconds < 60 else f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+
+
+class RunDisplay:
+    """What a command that executes runs prints on stdout: the plan line, then one line per finished run
+    (`[ 7/39] globex 2026-09 audit ok 4.1s`), and, on a terminal, a progress bar below them (rich); plain lines
+    when stdout is not a terminal (CI logs). Failures are detailed by the summary, once each."""
+
+    STYLES = {"ok": "green", "FAILED": "bold red", "not run": "yellow"}
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.terminal = self.stream.isatty() and os.environ.get("TERM") != "dumb"
+        self.total = self.done = 0
+        self.widths = (0, 0)
+        self._console = None
+        self._live = None  # a rich Status (while loading) or Progress (while running)
+        self._task = None
+
+    def _rich_console(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False)
+        return self._console
+
+    def loading(self, message: str) -> None:
+        if self.terminal:
+            self._live = self._rich_console().status(message)
+            self._live.start()
+
+    def start(self, line: str, plan) -> None:
+        self.close()
+        self.total, self.done = len(plan.waits), 0
+        self.widths = (max((len(r.scope) for r in plan.waits), default=0), max(map(len, plan.stages), default=0))
+        print(line, file=self.stream, flush=True)
+        if self.terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._live = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                  console=self._rich_console(), transient=True)  # fmt: skip
+            self._task = self._live.add_task("runs", total=self.total)
+            self._live.start()
+
+    def finished(self, run, result) -> None:
+        self.done += 1
+        status = "ok" if result.ok else "not run" if result.skipped else "FAILED"
+        counter = f"[{self.done:>{len(str(self.total))}}/{self.total}]"
+        head = f"{counter} {run.scope:<{self.widths[0]}} {run.stage:<{self.widths[1]}}"
+        tail = "" if result.skipped else f" {result.seconds:.1f}s"
+        if self._task is not None:
+            from rich.text import Text
+
+            self._live.console.print(Text.assemble(head, " ", (status, self.STYLES[status]), tail))
+            self._live.advance(self._task)
+        else:
+            print(f"{head} {status}{tail}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live, self._task = None, None
 
 
 def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:
-    if (os.environ.get("TEM_INBOX") or "local") != "local":  # a local inbox is the data root itself: nothing to sync
+    if s3_inbox():  # a local inbox is the data root itself: nothing to sync
         from pipelines.resources import InboxResource
         from reports.delivery import DeliveryError
 
@@ -179,51 +341,53 @@ def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) 
     return plan
 
 
-def run_plan(data_root: DataRoot, plan: dict[str, list[str]], pool, workers: int,
-             tags: dict[str, str] | None = None) -> list[RunOutcome]:  # fmt: skip
-    """Run every planned customer-month. With a worker pool this process never imports Dagster: the workers
-    do, register each customer's partition with its contracts run and check each month against the partitions."""
-    from pipelines.commands.runner import PUBLISH, Stage, plan_stages, run_stages
-
-    outcomes: list[RunOutcome] = []
-    runnable = {customer_id: sorted(months) for customer_id, months in plan.items() if months}
-    finished_parts: dict[tuple[str, str], list] = {}
-
-    def finished(stage: Stage, result) -> None:
-        if not stage.month:  # a customer's contracts: reported with each of its months
-            for month in runnable[stage.customer_id]:
-                finished_parts.setdefault((stage.customer_id, month), []).append(result)
-            return
-        parts = finished_parts.setdefault((stage.customer_id, stage.month), [])
-        parts.append(result)
-        if stage.part != PUBLISH:
-            return
-        failed = [part for part in parts if not part.ok]
-        ok = not failed
-        problems = failed[0].problems if failed else []  # the first failure is the cause; later parts were not run
-        runs = " ".join(part.run_id[:8] for part in parts[1:] if part.run_id)  # audit, savings, publish (not contracts)
-        outcomes.append(RunOutcome(stage.customer_id, stage.month, ok, problems))
-        print(f"{'ok    ' if ok else 'FAILED'} {stage.customer_id} {stage.month}  runs {runs}", flush=True)
-
-    if runnable:
-        run_stages(plan_stages(runnable, tags), finished, pool, workers)
-    return sorted(outcomes, key=lambda o: (o.customer_id, o.month or ""))
+def _scoped(problem: str, customer_id: str, month: str) -> tuple[str, bool]:
+    """A run's problem without the customer (and month) it starts with, since the FAILED line names them; and
+    whether it is the customer's as a whole (it names the customer only: a contract, a key)."""
+    if month and problem.startswith(f"{customer_id} {month}: "):
+        return problem[len(f"{customer_id} {month}: "):], False
+    for prefix in (f"{customer_id}: ", f"customer {customer_id}: "):
+        if problem.startswith(prefix):
+            return problem[len(prefix):], True
+    return problem, not month
 
 
-def report(outcomes: list[RunOutcome], data_root: DataRoot) -> int:
+def failure_lines(plan, results: dict) -> list[str]:
+    """One line per failure (`FAILED globex 2026-07: invoices/x.xlsx: ...`): runs not run because another failed
+    are not repeated, and a problem of the customer's as a whole (a broken contract) is one line for the customer,
+    whatever the number of its months it stopped."""
+    found: dict[tuple[str, str], list[str]] = {}  # (customer, problem) -> months ([] for the customer's)
+    for run in sorted(results, key=plan.order):
+        result = results[run]
+        if result.ok or result.skipped:
+            continue
+        for problem in result.problems:
+            message, customers = _scoped(problem, run.customer_id, run.month)
+            months = found.setdefault((run.customer_id, message), [])
+            if not customers and run.month not in months:
+                months.append(run.month)
+    return [f"FAILED {customer_id}{' ' + ', '.join(months) if months else ''}: {message}"
+            for (customer_id, message), months in found.items()]  # fmt: skip
+
+
+def report(execution: Execution, data_root: DataRoot, seconds: float) -> int:
+    """The summary: how many customer-months were published in what time, where, and every failure, once."""
+    outcomes = execution.outcomes
     failed = [o for o in outcomes if not o.ok]
     succeeded = [o for o in outcomes if o.ok]
     print()
-    print(f"{len(succeeded)} customer-month(s) published, {len(failed)} failed.")
+    print(f"Finished {len(execution.results)} runs in {duration(seconds)}: {len(succeeded)} customer-month(s) "
+          f"published, {len(failed)} failed.")  # fmt: skip
     if succeeded:
         print(f"Published files are under {data_root.path / 'published'}/<customer>/<YYYY-MM>/:")
         for outcome in succeeded:
             folder = data_root.published_dir(outcome.customer_id, outcome.month)
             files = ", ".join(sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")))
             print(f"  {folder}  ({files})")
-    for outcome in failed:
-        for problem in dict.fromkeys(outcome.problems):
-            print(f"FAILED {outcome.label}: {problem}", file=sys.stderr)
+    sys.stdout.flush()
+    for line in failure_lines(execution.plan, execution.results):
+        print(line, file=sys.stderr)
+    sys.stderr.flush()
     print(f"Runs are recorded in the Dagster instance at DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
     return 1 if failed else 0
 
@@ -247,7 +411,7 @@ def command_sample_data(args: argparse.Namespace) -> int:
 
 def command_reports_url(args: argparse.Namespace) -> int:
     """Download links for one customer-month's delivered files, for that customer only."""
-    data_root = resolve_data_root(args.data_root)
+    data_root = existing_data_root(args.data_root)
     prepare_environment(data_root)
     customer_id, month = validate_id(args.customer), validate_month(args.month)
     if not data_root.customer_file(customer_id).exists():
@@ -279,7 +443,7 @@ def command_ui(args: argparse.Namespace) -> int:
     the runs a killed `tem run` left STARTED are marked failed, so they hold no run slot in the UI's queue."""
     from pipelines.commands.runner import fail_orphaned_runs, open_instance
 
-    data_root = resolve_data_root(args.data_root)
+    data_root = existing_data_root(args.data_root, inbox_elsewhere=s3_inbox())
     prepare_environment(data_root)
     with open_instance() as instance:
         orphans = fail_orphaned_runs(instance)
@@ -293,32 +457,103 @@ def command_ui(args: argparse.Namespace) -> int:
     os.execv(command[0], command)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tem", description="Telecom expense management pipeline")
-    commands = parser.add_subparsers(dest="command", required=True)
+DATA_ROOT_HELP = "the data root folder, with customers/ and inbox/ (default: $TEM_DATA_ROOT, else the bundled data/)"
 
-    run = commands.add_parser("run", help="reconcile customer-months and publish their reports")
-    run.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
-    run.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable)")
+RUN_EPILOG = """\
+examples:
+  tem run                                              every customer and month in the bundled data/
+  tem run --data-root /srv/tem                         every customer and month in /srv/tem/inbox
+  tem run --data-root /srv/tem --customer globex --month 2026-09 --workers 2
+
+Each selected customer-month also runs the months of its savings history (M-2, M-1) that are in the
+inbox but not reconciled yet. Output: a plan line, one line per finished run
+([7/39] globex 2026-09 audit ok 4.1s; a progress bar on a terminal), then a summary with where the
+published files are and every failure, once. Dagster's own log is in the instance (tem ui shows it).
+
+exit status: 0 all published, 1 a run failed or a key was refused, 2 a usage error, 130 interrupted
+(Ctrl-C stops the workers and marks their unfinished runs failed).
+environment: TEM_DATA_ROOT, TEM_MASTER_KEY (64 hex characters; unset: a development key, with a
+warning), TEM_WORKERS, TEM_TODAY (YYYY-MM-DD: pin today's date), DAGSTER_HOME (default
+<data root>/.dagster), TEM_INBOX=s3 with TEM_INBOX_BUCKET (mirror an S3 inbox first)."""
+
+SAMPLE_EPILOG = """\
+examples:
+  tem sample-data                                      the bundled data/ root (3 customers, 4 months)
+  tem sample-data --data-root /tmp/tem-big --lines 20000 --seed 7
+
+The expected results (what must be quarantined, found and saved) go beside the data root, never
+inside it: they name people and numbers."""
+
+URL_EPILOG = """\
+example:
+  tem reports url --data-root /srv/tem --customer globex --month 2026-09 --expires 3600
+
+Prints one line per delivered file: its name, a tab, and a link to it (a presigned S3 URL with
+TEM_DELIVERY=s3, else a file:// path) that opens that one file until it expires."""
+
+UI_EPILOG = """\
+examples:
+  tem ui                                               http://127.0.0.1:3000 on the bundled data/
+  tem ui --data-root /srv/tem --port 3001
+
+The UI reads the same Dagster instance tem run records into (DAGSTER_HOME, default
+<data root>/.dagster), so every run of tem run is there with its logs, metadata and checks."""
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tem-pipeline")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tem", description="Telecom expense management pipeline: reconcile carrier invoices against contracts "
+        "and measured usage, and publish per customer and month what to dispute and what to stop paying for.",
+        epilog="example: tem sample-data && tem run    (then: tem <command> --help)",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"tem {package_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    described = dict(formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    run = commands.add_parser("run", help="reconcile customer-months and publish their reports", epilog=RUN_EPILOG,
+                              description="Reconcile every selected customer-month (every inbox drop by default) "
+                              "and publish its reports.", **described)  # fmt: skip
+    run.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP + "; refused if it does not exist or holds "
+                     "neither inbox/ nor customers/")  # fmt: skip
+    run.add_argument("--customer", action="append", metavar="ID", help="only this customer, e.g. globex (repeatable)")
     run.add_argument("--month", action="append", metavar="YYYY-MM", help="only this billing month (repeatable)")
-    run.add_argument("--workers", type=int, metavar="N", help="customer-month runs at once, each in its own process "
-                     "(default: $TEM_WORKERS or the number of CPUs; 1 runs everything in this process)")
+    run.add_argument("--workers", type=int, metavar="N", help="runs at once, each worker in its own process "
+                     "(default: $TEM_WORKERS or the number of CPUs, never more than the customer-months; 1 runs "
+                     "everything in this process)")  # fmt: skip
     run.set_defaults(handler=command_run)
 
-    sample = commands.add_parser("sample-data", help="write a deterministic sample data root")
-    sample.add_argument("--data-root", help="where to write it (default: $TEM_DATA_ROOT or the bundled data/)")
-    sample.add_argument("--seed", type=int, default=20261)
-    sample.add_argument("--lines", type=int, default=None, help="scale customer globex up to N lines (benchmarks)")
+    sample = commands.add_parser("sample-data", help="write a deterministic sample data root", epilog=SAMPLE_EPILOG,
+                                 description="Write a sample data root (customers/ and inbox/) with known problems "
+                                 "in it, and the results a run must give.", **described)  # fmt: skip
+    sample.add_argument("--data-root", metavar="DIR", help="where to write it (default: $TEM_DATA_ROOT or the "
+                        "bundled data/)")  # fmt: skip
+    sample.add_argument("--seed", type=int, default=20261, metavar="N",
+                        help="random seed: the same seed writes the same files (default 20261)")  # fmt: skip
+    sample.add_argument("--lines", type=int, default=None, metavar="N", help="scale customer globex up to N lines, "
+                        f"{MIN_SAMPLE_LINES} to {MAX_SAMPLE_LINES:,} (benchmarks; default: the small sample)")  # fmt: skip
     sample.add_argument("--expected", metavar="DIR", help="where to write the expected results "
-                        "(default: <data root>-expected beside the data root)")
+                        "(default: <data root>-expected beside the data root)")  # fmt: skip
     sample.set_defaults(handler=command_sample_data)
 
-    reports = commands.add_parser("reports", help="delivered reports").add_subparsers(dest="reports", required=True)
-    url = reports.add_parser("url", help="print download links for a customer-month's delivered files")
-    url.add_argument("--data-root")
-    url.add_argument("--customer", required=True, metavar="ID")
-    url.add_argument("--month", required=True, metavar="YYYY-MM")
-    url.add_argument("--expires", type=int, default=3600, metavar="SECONDS", help="link lifetime (default 3600)")
+    reports = commands.add_parser("reports", help="delivered reports: download links",
+                                  description="Delivered reports.").add_subparsers(dest="reports", required=True)
+    url = reports.add_parser("url", help="print download links for a customer-month's delivered files",
+                             description="Print a download link for each delivered file of one customer-month.",
+                             epilog=URL_EPILOG, **described)  # fmt: skip
+    url.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
+    url.add_argument("--customer", required=True, metavar="ID", help="the customer, e.g. globex")
+    url.add_argument("--month", required=True, metavar="YYYY-MM", help="the billing month, e.g. 2026-09")
+    url.add_argument("--expires", type=int, default=3600, metavar="SECONDS",
+                     help="how long each link opens its file, 1 to 604800 (7 days; default 3600)")  # fmt: skip
     url.set_defaults(handler=command_reports_url)
 
     from pipelines.commands import keys as key_commands, privacy as privacy_commands
@@ -327,9 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
     privacy_commands.add_customer_parser(commands, resolve_data_root)
     key_commands.add_parsers(commands, resolve_data_root)
 
-    ui = commands.add_parser("ui", help="open the Dagster UI on a data root")
-    ui.add_argument("--data-root")
-    ui.add_argument("--port", type=int, default=3000)
+    ui = commands.add_parser("ui", help="open the Dagster UI on a data root", epilog=UI_EPILOG,
+                             description="Start the Dagster UI (dagster dev: webserver and daemon) on a data root.",
+                             **described)  # fmt: skip
+    ui.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
+    ui.add_argument("--port", type=int, default=3000, metavar="N", help="the port to serve on (default 3000)")
     ui.set_defaults(handler=command_ui)
     return parser
 
@@ -342,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, InvalidName, InvalidClock) as problem:
         print(f"tem: {problem}", file=sys.stderr)
         return 2
+    except Interrupted as problem:
+        print(f"tem: {problem}", file=sys.stderr, flush=True)
+        return 130
+    except KeyboardInterrupt:  # before any run started
+        print("tem: interrupted; no run was started", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":
