@@ -19,7 +19,7 @@ from assets import metadata
 from assets.stages import AUDIT, DUCKDB_POOL, internal
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource
-from reports import warehouse_checks
+from reports.warehouse import checks as warehouse_checks
 from reports.inputs.contracts import currency_of
 from reports.rules.audit_rules import FINDINGS_SCHEMA, not_examined, run_rules
 from reports.rules.sessions import LINE_MONTH_USAGE_SCHEMA, audit_session, line_month_usage as usage_per_line

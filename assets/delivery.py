@@ -8,9 +8,9 @@ from assets import metadata
 from assets.stages import customer_facing
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource, DeliveryResource
-from reports.delivery import DeliveryError
-from reports.publishing import PublishError, deliverable_files, deliver
-from reports.readiness import not_reconciled_reason
+from reports.publishing.delivery import DeliveryError
+from reports.publishing.publish import PublishError, deliverable_files, deliver
+from reports.warehouse.readiness import not_reconciled_reason
 
 # delivery target -> (kinds, where the files go)
 TARGETS = {

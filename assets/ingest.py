@@ -21,7 +21,7 @@ from assets import metadata
 from assets.stages import INGEST, INGEST_POOL, internal
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
-from reports import warehouse_checks
+from reports.warehouse import checks as warehouse_checks
 from reports.inputs.contracts import contract_tables, customer_settings
 from reports.inputs.intake import drop_files, ingest_table
 from reports.inputs.parsing import ParseContext

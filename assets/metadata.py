@@ -17,7 +17,7 @@ from dagster import (
 )
 
 from reports.rules.money import CENT
-from reports.stored_tables import StoredColumn, frame_columns, stored_columns
+from reports.warehouse.tables import StoredColumn, frame_columns, stored_columns
 from schemas.tables import TableSpec
 
 ROW_COUNT = "dagster/row_count"
@@ -78,6 +78,6 @@ def table(frame: pl.DataFrame) -> MetadataValue:
 
 
 def skipped(context: AssetExecutionContext, reason: str) -> MaterializeResult:
-    """The materialization of a customer-month that has nothing to reconcile (reports.readiness)."""
+    """The materialization of a customer-month that has nothing to reconcile (reports.warehouse.readiness)."""
     context.log.info(reason)
     return MaterializeResult(metadata={"skipped": reason})

@@ -1,7 +1,7 @@
 """Publishing assets: the CSV files a customer downloads from published/<customer>/<month>/.
 
-Identifiers come back in the clear only there, for that customer alone (``reports.reidentification``); what is
-written and in which order is ``reports.publishing``. The metadata counts rows and names files by their stored
+Identifiers come back in the clear only there, for that customer alone (``reports.publishing.reidentification``); what is
+written and in which order is ``reports.publishing.publish``. The metadata counts rows and names files by their stored
 reference, never a value.
 """
 
@@ -13,9 +13,9 @@ from assets.stages import customer_facing
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from reports.inputs.readers import InputFileError
-from reports.publishing import PUBLISHED_TABLES, PublishError, publish_disputes, publish_quarantine, publish_table
-from reports.readiness import not_reconciled_reason
-from reports.reidentification import reidentification_maps
+from reports.publishing.publish import PUBLISHED_TABLES, PublishError, publish_disputes, publish_quarantine, publish_table
+from reports.warehouse.readiness import not_reconciled_reason
+from reports.publishing.reidentification import reidentification_maps
 from schemas.contract import ContractError
 from schemas.outputs import DISPUTES_CSV_AMOUNTS, DISPUTES_CSV_COLUMNS, QUARANTINE_CSV_COLUMNS
 

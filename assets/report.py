@@ -1,4 +1,4 @@
-"""The customer workbook asset: one customer-month's figures (``reports.contents``) written as report.xlsx."""
+"""The customer workbook asset: one customer-month's figures (``reports.publishing.contents``) written as report.xlsx."""
 
 from dagster import AssetDep, AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 
@@ -6,11 +6,11 @@ from assets import metadata
 from assets.stages import customer_facing
 from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource
-from reports.contents import TREND_MONTHS, gather_report
-from reports.labels import month_name
-from reports.publishing import PublishError, dispute_files
-from reports.readiness import not_reconciled_reason
-from reports.workbook import write_workbook
+from reports.publishing.contents import TREND_MONTHS, gather_report
+from reports.workbook.labels import month_name
+from reports.publishing.publish import PublishError, dispute_files
+from reports.warehouse.readiness import not_reconciled_reason
+from reports.workbook.book import write_workbook
 
 # the Trend sheet reads these tables of the customer's last 12 months: declared, so that backfills build a month's
 # report only after the months before it, and rebuild the following reports when a month changes

@@ -14,10 +14,10 @@ from dagster import ConfigurableResource, EnvVar, Failure
 
 from reports.privacy import keys
 from reports.inputs.pseudonymize import MasterKeyError, Pseudonymizer
-from reports.warehouse import Warehouse
+from reports.warehouse.store import Warehouse
 from reports.layout import DataRoot
 from schemas.names import ID_PATTERN, validate_id
-from reports.delivery import DeliveryError, LocalStore, ObjectStore, S3Store
+from reports.publishing.delivery import DeliveryError, LocalStore, ObjectStore, S3Store
 
 log = logging.getLogger("tem")
 

@@ -16,8 +16,6 @@ import polars as pl
 from pandera.engines import polars_engine
 
 from schemas.names import ID_PATTERN
-from schemas.values import (DECIMAL_TEXT, FALSE_WORDS, ISO_DATE_TEXT, MONEY, QUANTITY,  # noqa: F401 - re-exported
-                            REGIONAL_DATE_TEXT, TRUE_WORDS)
 
 LINE_STATUSES = ["active", "suspended", "cancelled"]
 EMPLOYMENT_STATUSES = ["active", "on_leave", "terminated"]

@@ -301,5 +301,5 @@ def test_definitions_declare_owners_tags_kinds_columns_and_check_descriptions():
     assert sorted((c.asset_key.to_user_string(), c.name) for c in checks) == sorted(
         [(table, check) for table in ("roster", "invoice_charges", "device_usage")
          for check in ("row_accounting", "warehouse_schema")]
-        + [("invoice_charges", "invoice_totals"), ("findings", "findings_sanity")])  # fmt: skip
+        + [("invoice_charges", "invoice_totals"), ("findings", "findings_sanity"), ("delivery", "delivered_by_the_5th")])  # fmt: skip
     assert all(c.description for c in checks)

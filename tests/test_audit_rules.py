@@ -16,7 +16,8 @@ import pytest
 from reports.rules.audit_rules import run_rules
 from reports.inputs.contracts import contract_frames
 from schemas.contract import Contract, CustomerSettings
-from schemas.tables import MONEY, QUANTITY, STORED_COLUMNS
+from schemas.tables import STORED_COLUMNS
+from schemas.values import MONEY, QUANTITY
 from tests.builders import CONTRACT
 
 SECOND_CONTRACT = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from reports.delivery import MANIFEST, DeliveryError, ObjectStore, object_key
+from reports.publishing.delivery import MANIFEST, DeliveryError, ObjectStore, object_key
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip
 from tests.s3_server import CREDENTIALS, moto_s3_server

@@ -15,9 +15,9 @@ from assets import audit, ingest, publish, report, savings
 from assets.delivery import delivery_asset
 from reports.rules import audit_rules, savings_rules
 from pipelines.resources import DataRootResource, DeliveryResource, PseudonymKeyResource
-from reports.publishing import remove_stale_disputes
-from reports.disputes import FROM_INVOICE_DATE, FROM_MONTH_END, FROM_PERIOD_END, dispute_rows, month_end
-from reports.labels import FINDING_LABELS, SAVINGS_LABELS, finding_label, savings_label
+from reports.publishing.publish import remove_stale_disputes
+from reports.publishing.disputes import FROM_INVOICE_DATE, FROM_MONTH_END, FROM_PERIOD_END, dispute_rows, month_end
+from reports.workbook.labels import FINDING_LABELS, SAVINGS_LABELS, finding_label, savings_label
 from schemas.contract import DEFAULT_DISPUTE_WINDOW_DAYS, ContractError, load_contract
 from schemas.outputs import DISPUTES_CSV_COLUMNS, FINDINGS_CSV_COLUMNS
 from tests.builders import (CONTRACT, INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row,

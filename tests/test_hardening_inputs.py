@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from reports.inputs.parsing import _decimal_expr
-from reports.csv_files import write_csv_atomically
+from reports.publishing.csv_files import write_csv_atomically
 from reports.inputs.readers import InputFileError, read_text_frame
 from schemas.contract import ContractError, load_contract, load_customer_settings
-from schemas.tables import MONEY, QUANTITY
+from schemas.values import MONEY, QUANTITY
 from tests.builders import (CONTRACT, INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row,
                             usage_row, write_csv, write_customer, write_xlsx)  # fmt: skip
 

@@ -1,6 +1,6 @@
 """The finding and savings types are defined once (schemas/outputs.py); every place that names them follows."""
 
-from reports.labels import FINDING_LABELS, SAVINGS_LABELS, month_name
+from reports.workbook.labels import FINDING_LABELS, SAVINGS_LABELS, month_name
 from reports.rules import audit_rules, savings_rules
 from schemas.outputs import FINDING_COLUMNS, FINDING_TYPES, FINDINGS_CSV_COLUMNS, SAVINGS_COLUMNS, SAVINGS_TYPES
 

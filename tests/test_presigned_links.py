@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from reports.delivery import MANIFEST, S3Store, object_key
+from reports.publishing.delivery import MANIFEST, S3Store, object_key
 from tests.builders import write_customer
 from tests.s3_server import CREDENTIALS
 from tests.verifying_s3_server import VerifyingServerUnavailable, ensure_weed, verifying_s3_server

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from openpyxl.chart import BarChart, LineChart
 
-from reports.styles import currency_format
-from reports.workbook import (
+from reports.workbook.styles import currency_format
+from reports.workbook.book import (
     FINDINGS_CSV_COLUMNS,
     SAVINGS_CSV_COLUMNS,
     CustomerReport,
@@ -420,7 +420,7 @@ def test_trend(sample):
 
 
 def test_glossary_explains_every_type_and_keeps_its_code(sample):
-    from reports.labels import FINDING_LABELS, SAVINGS_LABELS
+    from reports.workbook.labels import FINDING_LABELS, SAVINGS_LABELS
 
     rows = {r[1]: (r[0], r[2]) for r in sample["Glossary"].iter_rows(values_only=True) if r[1]}
     for code, (label, meaning) in {**FINDING_LABELS, **SAVINGS_LABELS}.items():

@@ -16,7 +16,7 @@ import pytest
 from reports.inputs.contracts import contract_frames
 from reports.rules.savings_rules import history_months, run_savings_rules
 from schemas.contract import Contract, CustomerSettings
-from schemas.tables import QUANTITY
+from schemas.values import QUANTITY
 
 CONTRACT = {
     "carrier": "northwind-mobile", "discount_pct": 0,

@@ -14,9 +14,9 @@ import pytest
 from reports.inputs.contracts import contract_tables, customer_settings
 from reports.inputs.intake import drop_files
 from reports.inputs.readers import InputFileError
-from reports.readiness import inbox_has_usage
+from reports.warehouse.readiness import inbox_has_usage
 from reports.layout import DataRoot, LinkRefused
-from reports.delivery import MANIFEST, DeliveryError, LocalStore, object_key
+from reports.publishing.delivery import MANIFEST, DeliveryError, LocalStore, object_key
 from schemas.contract import ContractError
 from tests.builders import (INVOICE_HEADER, ROSTER_HEADER, USAGE_HEADER, charge_row, drop, roster_row, usage_row,
                             write_csv, write_customer)  # fmt: skip

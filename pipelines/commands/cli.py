@@ -123,7 +123,7 @@ def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> 
     tests/test_runner.py checks that the savings asset's partition mapping names the same months) that are in the
     inbox but not reconciled yet; in calendar order so history is built first."""
     from reports.rules.savings_rules import history_months
-    from reports.warehouse import Warehouse
+    from reports.warehouse.store import Warehouse
 
     in_inbox = set(data_root.months(customer_id))
     warehouse = Warehouse(data_root)
@@ -329,7 +329,7 @@ class RunDisplay:
 def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:
     if s3_inbox():  # a local inbox is the data root itself: nothing to sync
         from pipelines.resources import InboxResource
-        from reports.delivery import DeliveryError
+        from reports.publishing.delivery import DeliveryError
 
         try:
             InboxResource.from_environment(deferred=False).sync(data_root)  # an S3 inbox lands in the data root first
@@ -419,7 +419,7 @@ def command_reports_url(args: argparse.Namespace) -> int:
     if not 1 <= args.expires <= 7 * 24 * 3600:
         raise UsageError("--expires must be between 1 second and 7 days (604800 seconds)")
     from pipelines.resources import DeliveryResource
-    from reports.delivery import DeliveryError, object_key
+    from reports.publishing.delivery import DeliveryError, object_key
 
     store = DeliveryResource.from_environment(deferred=False).store(data_root)
     try:

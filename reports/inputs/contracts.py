@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 
 from reports.layout import DataRoot, LinkRefused
-from reports.warehouse import Warehouse
+from reports.warehouse.store import Warehouse
 from schemas.contract import Contract, ContractError, CustomerSettings, load_contract, load_customer_settings
-from schemas.tables import MONEY, QUANTITY
+from schemas.values import MONEY, QUANTITY
 
 PLAN_SCHEMA = {
     "carrier": pl.String, "discount_pct": QUANTITY, "fee": MONEY, "code": pl.String, "name": pl.String,

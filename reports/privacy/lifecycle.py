@@ -49,7 +49,7 @@ from reports.privacy import processing_log
 from reports.privacy.erasure import crash_point, customer_lock, privacy_dir
 from reports.layout import DataRoot, LinkRefused, file_sha256, fsync_folder
 from schemas.names import ID_PATTERN, MONTH_PATTERN, InvalidName, validate_id
-from reports.delivery import LocalStore
+from reports.publishing.delivery import LocalStore
 from schemas import clock
 
 MANIFEST = "manifest.json"  # a delivery's manifest, removed first

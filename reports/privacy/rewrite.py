@@ -38,7 +38,7 @@ from openpyxl import load_workbook
 from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.worksheet import Worksheet
 
-from reports.archive import reproducible_bytes
+from reports.workbook.archive import reproducible_bytes
 
 
 BOM = b"\xef\xbb\xbf"

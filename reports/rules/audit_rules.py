@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from reports.labels import month_name
-from schemas.outputs import FINDING_COLUMNS, FINDING_TYPES  # noqa: F401 - FINDING_TYPES: the rules' order
+from reports.workbook.labels import month_name
+from schemas.outputs import FINDING_COLUMNS
 
 MSISDN_PLACEHOLDER = "{msisdn}"  # written {{msisdn}} inside DuckDB format() strings
 MINIMUM_FINDING = "0.01"

@@ -16,9 +16,8 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from reports.labels import month_name
+from reports.workbook.labels import month_name
 from reports.rules.audit_rules import SHARED_MACROS
-from schemas.outputs import SAVINGS_COLUMNS, SAVINGS_TYPES  # noqa: F401 - what the rules return, in their order
 
 MINIMUM_SAVING = "0.01"
 RIGHTSIZE_THRESHOLD_X3 = "3.00"  # cost(ordered) - cost(best) >= 1.00, compared as three times the costs

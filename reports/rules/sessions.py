@@ -8,7 +8,7 @@ import polars as pl
 
 from reports.rules.audit_rules import UNVERIFIABLE_LINES
 from reports.rules.savings_rules import history_months
-from reports.warehouse import Warehouse
+from reports.warehouse.store import Warehouse
 
 LINE_MONTH_USAGE_SQL = """
 SELECT msisdn,

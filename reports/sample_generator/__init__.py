@@ -19,8 +19,10 @@ How it is built (one module per job):
 """
 
 from .contracts import ALBION, NORTHWIND, RHEIN_FUNK, SOUTHPOINT, Tariff
-from .expected import (FINDING_COLUMNS, FINDING_TYPES, QUARANTINE_COLUMNS, QUARANTINE_REASONS, SAVINGS_COLUMNS,
-                       SAVINGS_TYPES, Charge, Finding, Invoice, MeasuredUsage, RosterEntry, Saving, audit_invoice,
+from schemas.outputs import FINDING_TYPES, SAVINGS_TYPES
+
+from .expected import (FINDING_COLUMNS, QUARANTINE_COLUMNS, QUARANTINE_REASONS, SAVINGS_COLUMNS,
+                       Charge, Finding, Invoice, MeasuredUsage, RosterEntry, Saving, audit_invoice,
                        recommend_savings)
 from .generator import DEFAULT_SEED, MAX_LINES, write_sample_data
 from .months import BILLING_MONTH_KEYS

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import polars as pl
 
 from schemas.contract import Contract
-from schemas.outputs import FINDING_TYPES, FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS, SAVINGS_TYPES  # noqa: F401 - re-exported
+from schemas.outputs import FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
 
 from .charges import USAGE_CHARGES
 from .contracts import UNITS, Tariff, allowance, overage_rate

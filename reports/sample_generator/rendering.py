@@ -14,7 +14,7 @@ import polars as pl
 import yaml
 from openpyxl import Workbook
 
-from reports.archive import reproducible_bytes
+from reports.workbook.archive import reproducible_bytes
 from schemas.contract import Contract
 
 from .money import from_cents, from_milli

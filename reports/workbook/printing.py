@@ -6,7 +6,7 @@ from __future__ import annotations
 from openpyxl.worksheet.page import PageMargins
 from openpyxl.worksheet.properties import PageSetupProperties
 
-from reports import styles
+from reports.workbook import styles
 
 PAPER_LETTER, PAPER_A4 = 1, 9  # ECMA-376 paper sizes
 HEADER_FOOTER_NAME_CHARACTERS = 80  # Excel allows 255 characters in each of a header's and a footer's parts together

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import polars as pl
 
-from reports.csv_files import write_csv_atomically
-from reports.delivery import ObjectStore
-from reports.disputes import INVOICE_DATES_SQL, by_carrier, dispute_rows
+from reports.publishing.csv_files import write_csv_atomically
+from reports.publishing.delivery import ObjectStore
+from reports.publishing.disputes import INVOICE_DATES_SQL, by_carrier, dispute_rows
 from reports.inputs.contracts import currency_of, dispute_windows
 from reports.layout import DataRoot
-from reports.reidentification import inbox_file_names, published_quarantine, published_rows
-from reports.warehouse import Warehouse
+from reports.publishing.reidentification import inbox_file_names, published_quarantine, published_rows
+from reports.warehouse.store import Warehouse
 from schemas.names import validate_id
 from schemas.outputs import (
     DISPUTES_CSV_AMOUNTS,

@@ -12,9 +12,9 @@ from pathlib import Path
 import polars as pl
 
 from reports.layout import DataRoot
-from reports.publishing import PublishError, dispute_files
-from reports.warehouse import Warehouse
-from reports.workbook import CustomerReport
+from reports.publishing.publish import PublishError, dispute_files
+from reports.warehouse.store import Warehouse
+from reports.workbook.book import CustomerReport
 from schemas.outputs import (DISPUTES_CSV_AMOUNTS, DISPUTES_CSV_COLUMNS, FINDINGS_CSV_AMOUNTS, FINDINGS_CSV_COLUMNS,
                              SAVINGS_CSV_AMOUNTS, SAVINGS_CSV_COLUMNS)
 

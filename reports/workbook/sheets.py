@@ -5,8 +5,8 @@ when the first row is appended, so every builder sets those before appending any
 page setup, print titles, tables and charts are written when the sheet is closed and may be set at any point.
 
 Every sheet prints landscape, one page wide, with its header row repeated and the customer, month and page
-number in its header and footer (reports/printing.py). Type codes (UNORDERED_FEATURE...) appear in the workbook
-only in a filter column and on the Glossary sheet; everything else reads them as plain words (reports/labels.py).
+number in its header and footer (reports/workbook/printing.py). Type codes (UNORDERED_FEATURE...) appear in the workbook
+only in a filter column and on the Glossary sheet; everything else reads them as plain words (reports/workbook/labels.py).
 """
 
 import math
@@ -22,8 +22,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.filters import AutoFilter
 from openpyxl.worksheet.table import Table, TableColumn, TableStyleInfo
 
-from reports import charts, styles
-from reports.cells import (
+from reports.workbook import charts, styles
+from reports.workbook.cells import (
     TEXT_CHARACTERS_PER_WIDTH,
     Column,
     check_fits_one_sheet,
@@ -33,7 +33,7 @@ from reports.cells import (
     set_value,
     text_cell,
 )
-from reports.labels import (
+from reports.workbook.labels import (
     CHARGE_TYPE_LABELS,
     FINDING_LABELS,
     SAVINGS_LABELS,
@@ -43,8 +43,8 @@ from reports.labels import (
     month_name,
     savings_label,
 )
-from reports.printing import print_ready
-from reports.styles import LINE_HEIGHT_POINTS, CellStyle
+from reports.workbook.printing import print_ready
+from reports.workbook.styles import LINE_HEIGHT_POINTS, CellStyle
 from schemas.outputs import FINDING_TYPES, SAVINGS_TYPES
 
 TOP_ACTIONS = 5  # savings actions the Summary lists
@@ -108,7 +108,7 @@ def wrapped_lines(text: object, width: float) -> int:
 
 
 def _labelled(frame: pl.DataFrame, code_column: str, label_column: str, label) -> pl.DataFrame:
-    """`frame` with a plain-language label of each code (reports/labels.py), computed once per distinct code."""
+    """`frame` with a plain-language label of each code (reports/workbook/labels.py), computed once per distinct code."""
     codes = [c for c in frame[code_column].unique().to_list() if c is not None] if frame.height else []
     labels = pl.DataFrame({code_column: codes, label_column: [label(c) for c in codes]},
                           schema={code_column: frame.schema[code_column], label_column: pl.String})  # fmt: skip

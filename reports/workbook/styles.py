@@ -10,7 +10,7 @@ from openpyxl.styles.borders import DEFAULT_BORDER
 from openpyxl.styles.fonts import DEFAULT_FONT
 from openpyxl.workbook import Workbook
 
-from reports.cells import text_cell
+from reports.workbook.cells import text_cell
 
 BRAND = "1F4E78"  # dark blue of headers and titles
 FONT = "Calibri"  # openpyxl's default; a font without a name falls back to a serif in LibreOffice
@@ -166,7 +166,7 @@ def date(region: str) -> CellStyle:
     return CellStyle(number_format=date_format(region))
 
 
-# Named styles of the Findings and Savings data cells, by column kind (see reports.cells.Column): registered
+# Named styles of the Findings and Savings data cells, by column kind (see reports.workbook.cells.Column): registered
 # once per workbook, a cell takes one in a single step (`cell.style = name`), sharing its font, alignment and
 # number format with every other cell of its kind.
 DATA_STYLE_NAMES = {

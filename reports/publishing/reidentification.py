@@ -17,7 +17,7 @@ from reports.inputs.pseudonymize import Pseudonymizer
 from reports.inputs.readers import read_text_frame
 from reports.layout import DataRoot
 from reports.rules.audit_rules import MSISDN_PLACEHOLDER
-from reports.warehouse import Warehouse
+from reports.warehouse.store import Warehouse
 from schemas.outputs import QUARANTINE_CSV_COLUMNS
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER
 

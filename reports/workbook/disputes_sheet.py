@@ -14,13 +14,13 @@ import polars as pl
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 
-from reports import styles
-from reports.cells import ROWS_PER_CHUNK, excel_number, excel_text, set_value
-from reports.labels import charge_type_label
-from reports.printing import print_ready
-from reports.labels import month_name
-from reports.sheets import decimal_total, wrapped_lines
-from reports.styles import LINE_HEIGHT_POINTS
+from reports.workbook import styles
+from reports.workbook.cells import ROWS_PER_CHUNK, excel_number, excel_text, set_value
+from reports.workbook.labels import charge_type_label
+from reports.workbook.printing import print_ready
+from reports.workbook.labels import month_name
+from reports.workbook.sheets import decimal_total, wrapped_lines
+from reports.workbook.styles import LINE_HEIGHT_POINTS
 
 TITLE = "Disputes to file"
 HEADERS = ("Invoice", "Invoice date", "Last day to file", "MSISDN", "Finding", "Charge", "Billed", "To claim",

@@ -12,11 +12,11 @@ from pathlib import Path
 import polars as pl
 from openpyxl import Workbook
 
-from reports import disputes_sheet, sheets, styles
-from reports.archive import save_reproducibly
-from reports.labels import month_name
-from reports.cells import excel_text
-from reports.disputes import INVOICE_DATES_SCHEMA, dispute_rows
+from reports.workbook import disputes_sheet, sheets, styles
+from reports.workbook.archive import save_reproducibly
+from reports.workbook.labels import month_name
+from reports.workbook.cells import excel_text
+from reports.publishing.disputes import INVOICE_DATES_SCHEMA, dispute_rows
 from schemas.outputs import (DISPUTES_CSV_AMOUNTS, DISPUTES_CSV_COLUMNS, FINDINGS_CSV_AMOUNTS, FINDINGS_CSV_COLUMNS,
                              SAVINGS_CSV_AMOUNTS, SAVINGS_CSV_COLUMNS)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from reports.stored_tables import PSEUDONYM_PATTERN, stored_columns
-from reports.warehouse import Warehouse
+from reports.warehouse.tables import PSEUDONYM_PATTERN, stored_columns
+from reports.warehouse.store import Warehouse
 from schemas.tables import INVOICE_CHARGES, STORED_COLUMNS, TableSpec
 
 ACCOUNTING_MISMATCHES_SQL = """

@@ -17,7 +17,7 @@ import datetime as dt
 
 import polars as pl
 
-from reports.labels import finding_label
+from reports.workbook.labels import finding_label
 from schemas.outputs import DISPUTES_CSV_COLUMNS
 
 DEFAULT_WINDOW_DAYS = 90

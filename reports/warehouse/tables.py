@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from schemas.tables import MODELS, MONEY, PSEUDONYMIZED_COLUMNS, QUANTITY, STORED_COLUMNS, TableSpec
+from schemas.tables import MODELS, PSEUDONYMIZED_COLUMNS, STORED_COLUMNS, TableSpec
+from schemas.values import MONEY, QUANTITY
 
 PSEUDONYM_PATTERN = "^[0-9a-f]{32}$"
 # a column the pandera model does not type is typed by its spec's kind
