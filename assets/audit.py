@@ -19,10 +19,11 @@ from assets import metadata
 from assets.stages import AUDIT, DUCKDB_POOL, internal
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource
-from reports.warehouse import checks as warehouse_checks
 from reports.inputs.contracts import currency_of
 from reports.rules.audit_rules import FINDINGS_SCHEMA, not_examined, run_rules
-from reports.rules.sessions import LINE_MONTH_USAGE_SCHEMA, audit_session, line_month_usage as usage_per_line
+from reports.rules.sessions import LINE_MONTH_USAGE_SCHEMA, audit_session
+from reports.rules.sessions import line_month_usage as usage_per_line
+from reports.warehouse import checks as warehouse_checks
 from schemas.outputs import FINDING_TYPES
 
 USAGE_SCHEMA = metadata.derived_schema(LINE_MONTH_USAGE_SCHEMA)
@@ -48,7 +49,9 @@ def line_month_usage(context: AssetExecutionContext, data_root: DataRootResource
             **metadata.columns(USAGE_SCHEMA),
             "lines_with_usage": usage.height,
             "usage_rows": int(usage["usage_rows"].sum()) if usage.height else 0,
-            "lines_roaming": usage.filter((pl.col("roaming_voice_minutes") > 0) | (pl.col("roaming_data_mb") > 0)).height,
+            "lines_roaming": usage.filter(
+                (pl.col("roaming_voice_minutes") > 0) | (pl.col("roaming_data_mb") > 0)
+            ).height,
         }
     )
 
@@ -74,9 +77,11 @@ def findings(context: AssetExecutionContext, data_root: DataRootResource) -> Mat
 
 def findings_metadata(found: pl.DataFrame, currency: str) -> dict:
     def breakdown(by: str) -> pl.DataFrame:
-        return (found.group_by(by)
-                .agg(pl.len().cast(pl.Int64).alias("findings"), pl.col("disputed_amount").sum().alias("disputed"))
-                .sort(by))  # fmt: skip
+        return (
+            found.group_by(by)
+            .agg(pl.len().cast(pl.Int64).alias("findings"), pl.col("disputed_amount").sum().alias("disputed"))
+            .sort(by)
+        )
 
     every_type = pl.DataFrame({"finding_type": FINDING_TYPES})
     by_type = every_type.join(breakdown("finding_type"), on="finding_type", how="left", maintain_order="left")
@@ -86,21 +91,28 @@ def findings_metadata(found: pl.DataFrame, currency: str) -> dict:
         "findings": found.height,
         "disputed_total": metadata.amount(found["disputed_amount"].sum() if found.height else 0),
         "currency": currency,
-        "by_finding_type": metadata.table(by_type.with_columns(pl.col("findings").fill_null(0),
-                                                               pl.col("disputed").fill_null(0))),  # fmt: skip
+        "by_finding_type": metadata.table(
+            by_type.with_columns(pl.col("findings").fill_null(0), pl.col("disputed").fill_null(0))
+        ),
         "by_carrier": metadata.table(breakdown("carrier")),
     }
 
 
-@asset_check(asset=findings, partitions_def=customer_months, blocking=True, name="findings_sanity",
-             description="No finding disputes more than the charges it refers to; per invoice, line-level disputes "
-                         "stay within the invoice's charges.")  # fmt: skip
+@asset_check(
+    asset=findings,
+    partitions_def=customer_months,
+    blocking=True,
+    name="findings_sanity",
+    description="No finding disputes more than the charges it refers to; per invoice, line-level disputes "
+    "stay within the invoice's charges.",
+)
 def findings_sanity(context, data_root: DataRootResource) -> AssetCheckResult:
     customer_id, month = split_key(context.partition_key)
     problems = warehouse_checks.findings_sanity(data_root.warehouse, customer_id, month)
     failing = {p: n for p, n in problems.items() if n}
-    cases = pl.DataFrame({"problem": list(problems), "cases": list(problems.values())},
-                         schema={"problem": pl.String, "cases": pl.Int64})  # fmt: skip
+    cases = pl.DataFrame(
+        {"problem": list(problems), "cases": list(problems.values())}, schema={"problem": pl.String, "cases": pl.Int64}
+    )
     return AssetCheckResult(
         passed=not failing,
         severity=AssetCheckSeverity.ERROR,

@@ -9,7 +9,7 @@ from assets.stages import customer_facing
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource, DeliveryResource
 from reports.publishing.delivery import DeliveryError
-from reports.publishing.publish import PublishError, deliverable_files, deliver
+from reports.publishing.publish import PublishError, deliver, deliverable_files
 from reports.warehouse.readiness import not_reconciled_reason
 
 # delivery target -> (kinds, where the files go)
@@ -40,8 +40,9 @@ def delivery_asset(target: str) -> AssetsDefinition:
         f"findings) to {where}, then manifest.json listing every file with its size and SHA-256, written last.",
         **customer_facing(),
     )
-    def delivery(context: AssetExecutionContext, data_root: DataRootResource,
-                 delivery: DeliveryResource) -> MaterializeResult:  # fmt: skip
+    def delivery(
+        context: AssetExecutionContext, data_root: DataRootResource, delivery: DeliveryResource
+    ) -> MaterializeResult:
         customer_id, month = split_key(context.partition_key)
         if reason := not_reconciled_reason(data_root.warehouse, customer_id, month):
             return metadata.skipped(context, reason)
@@ -50,8 +51,11 @@ def delivery_asset(target: str) -> AssetsDefinition:
             manifest = deliver(delivery.store(data_root.root), customer_id, month, files)
         except (PublishError, DeliveryError) as problem:
             raise Failure(description=f"{customer_id} {month}: {problem}") from None
-        delivered = pl.DataFrame([(f["name"], f["size"], f["sha256"]) for f in manifest["files"]], orient="row",
-                                 schema={"file": pl.String, "bytes": pl.Int64, "sha256": pl.String})  # fmt: skip
+        delivered = pl.DataFrame(
+            [(f["name"], f["size"], f["sha256"]) for f in manifest["files"]],
+            orient="row",
+            schema={"file": pl.String, "bytes": pl.Int64, "sha256": pl.String},
+        )
         return MaterializeResult(
             metadata={
                 "target": delivery.target,

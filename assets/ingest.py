@@ -21,18 +21,18 @@ from assets import metadata
 from assets.stages import INGEST, INGEST_POOL, internal
 from pipelines.partitions import customer_months, customers_partitions, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
-from reports.warehouse import checks as warehouse_checks
 from reports.inputs.contracts import contract_tables, customer_settings
 from reports.inputs.intake import drop_files, ingest_table
 from reports.inputs.parsing import ParseContext
 from reports.inputs.readers import InputFileError
+from reports.warehouse import checks as warehouse_checks
 from schemas.contract import ContractError
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
 
 
-
-def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root: DataRootResource,
-                      pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
+def _ingest_partition(
+    context: AssetExecutionContext, spec: TableSpec, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource
+) -> MaterializeResult:
     customer_id, month = split_key(context.partition_key)
     root = data_root.root
     try:
@@ -70,10 +70,15 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
     }
     if spec.name == INVOICE_CHARGES.name:
         charges = warehouse.read(customer_id, month, spec.name)
-        by_carrier = (charges.group_by("carrier")
-                      .agg(pl.col("invoice_number").n_unique().cast(pl.Int64).alias("invoices"),
-                           pl.len().cast(pl.Int64).alias("charges"), pl.col("amount").sum().alias("charges_total"))
-                      .sort("carrier"))  # fmt: skip
+        by_carrier = (
+            charges.group_by("carrier")
+            .agg(
+                pl.col("invoice_number").n_unique().cast(pl.Int64).alias("invoices"),
+                pl.len().cast(pl.Int64).alias("charges"),
+                pl.col("amount").sum().alias("charges_total"),
+            )
+            .sort("carrier")
+        )
         entries["invoices"] = charges["invoice_number"].n_unique()
         entries["charges_total"] = metadata.amount(charges["amount"].sum() if charges.height else 0)
         entries["currency"] = settings.currency
@@ -84,9 +89,15 @@ def _ingest_partition(context: AssetExecutionContext, spec: TableSpec, data_root
 def ingest_asset(spec: TableSpec, description: str) -> AssetsDefinition:
     """The asset that ingests one table of a customer-month drop into the warehouse."""
 
-    @asset(name=spec.name, description=description, partitions_def=customer_months, deps=["customer_contracts"],
-           kinds={"polars", "pandera", "parquet"}, metadata=metadata.columns(metadata.warehouse_schema(spec)),
-           **internal(INGEST, INGEST_POOL))  # fmt: skip
+    @asset(
+        name=spec.name,
+        description=description,
+        partitions_def=customer_months,
+        deps=["customer_contracts"],
+        kinds={"polars", "pandera", "parquet"},
+        metadata=metadata.columns(metadata.warehouse_schema(spec)),
+        **internal(INGEST, INGEST_POOL),
+    )
     def ingest(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource):
         return _ingest_partition(context, spec, data_root, pseudonym_key)
 
@@ -94,10 +105,12 @@ def ingest_asset(spec: TableSpec, description: str) -> AssetsDefinition:
 
 
 roster = ingest_asset(ROSTER, "The month's line and employee inventory, validated and pseudonymized.")
-invoice_charges = ingest_asset(INVOICE_CHARGES, "Every charge of the month's carrier invoices, validated and "
-                                                "pseudonymized.")  # fmt: skip
-device_usage = ingest_asset(DEVICE_USAGE, "Per-device daily usage measured by the customer's devices, validated and "
-                                          "pseudonymized.")  # fmt: skip
+invoice_charges = ingest_asset(
+    INVOICE_CHARGES, "Every charge of the month's carrier invoices, validated and pseudonymized."
+)
+device_usage = ingest_asset(
+    DEVICE_USAGE, "Per-device daily usage measured by the customer's devices, validated and pseudonymized."
+)
 
 
 # ----------------------------------------------------------------------------------------
@@ -106,8 +119,11 @@ device_usage = ingest_asset(DEVICE_USAGE, "Per-device daily usage measured by th
 def accounting_check(data_root: DataRootResource, partition_key, table: str) -> AssetCheckResult:
     customer_id, month = split_key(partition_key)
     counted = warehouse_checks.row_accounting(data_root.warehouse, customer_id, month, table)
-    unbalanced = pl.DataFrame(counted.files_out_of_balance, orient="row", schema={
-        "file": pl.String, "rows_read": pl.Int64, "rows_accepted": pl.Int64, "rows_quarantined": pl.Int64})  # fmt: skip
+    unbalanced = pl.DataFrame(
+        counted.files_out_of_balance,
+        orient="row",
+        schema={"file": pl.String, "rows_read": pl.Int64, "rows_accepted": pl.Int64, "rows_quarantined": pl.Int64},
+    )
     return AssetCheckResult(
         passed=not counted.files_out_of_balance,
         severity=AssetCheckSeverity.ERROR,
@@ -117,7 +133,8 @@ def accounting_check(data_root: DataRootResource, partition_key, table: str) -> 
             "rows_quarantined": counted.rows_quarantined,
             "files_out_of_balance": metadata.table(unbalanced),
         },
-        description="Every row read is either accepted or quarantined." if not counted.files_out_of_balance
+        description="Every row read is either accepted or quarantined."
+        if not counted.files_out_of_balance
         else "Some rows were neither accepted nor quarantined, or counted twice.",
     )
 
@@ -129,7 +146,8 @@ def schema_check(data_root: DataRootResource, partition_key, spec: TableSpec) ->
         passed=not problems,
         severity=AssetCheckSeverity.ERROR,
         metadata={"rows": rows, "problems": MetadataValue.json(problems)},
-        description="Columns, types, required values and pseudonyms as the warehouse expects." if not problems
+        description="Columns, types, required values and pseudonyms as the warehouse expects."
+        if not problems
         else "; ".join(problems),
     )
 
@@ -139,25 +157,36 @@ def stored_table_checks(spec: TableSpec) -> list[AssetChecksDefinition]:
     `asset_check_from_schema`: checks made from the table's schema, not written out once per table)."""
     options = dict(asset=spec.name, partitions_def=customer_months, blocking=True)
 
-    @asset_check(name="row_accounting", **options,
-                 description=f"Re-counts the stored {spec.name} tables: for every inbox file, rows read = rows "
-                             "accepted + rows quarantined.")  # fmt: skip
+    @asset_check(
+        name="row_accounting",
+        **options,
+        description=f"Re-counts the stored {spec.name} tables: for every inbox file, rows read = rows "
+        "accepted + rows quarantined.",
+    )
     def row_accounting(context, data_root: DataRootResource) -> AssetCheckResult:
         return accounting_check(data_root, context.partition_key, spec.name)
 
-    @asset_check(name="warehouse_schema", **options,
-                 description=f"The stored {spec.name} table has the columns and types of schemas/tables.py, no "
-                             "missing required value, pseudonyms only (32 hex characters) in its personal columns "
-                             "and none of the personal columns ingest drops.")  # fmt: skip
+    @asset_check(
+        name="warehouse_schema",
+        **options,
+        description=f"The stored {spec.name} table has the columns and types of schemas/tables.py, no "
+        "missing required value, pseudonyms only (32 hex characters) in its personal columns "
+        "and none of the personal columns ingest drops.",
+    )
     def warehouse_schema(context, data_root: DataRootResource) -> AssetCheckResult:
         return schema_check(data_root, context.partition_key, spec)
 
     return [row_accounting, warehouse_schema]
 
 
-@asset_check(asset=invoice_charges, partitions_def=customer_months, blocking=False, name="invoice_totals",
-             description="Each invoice states one total on all its rows and bills the partition's month; "
-                         "a warning, since the audit still runs (rule 9 compares the total with the charges).")  # fmt: skip
+@asset_check(
+    asset=invoice_charges,
+    partitions_def=customer_months,
+    blocking=False,
+    name="invoice_totals",
+    description="Each invoice states one total on all its rows and bills the partition's month; "
+    "a warning, since the audit still runs (rule 9 compares the total with the charges).",
+)
 def invoice_totals(context, data_root: DataRootResource) -> AssetCheckResult:
     return invoice_totals_check(data_root, context.partition_key)
 
@@ -177,8 +206,10 @@ def invoice_totals_check(data_root: DataRootResource, partition_key) -> AssetChe
     )
 
 
-INGEST_CHECKS = [*(check for spec in (ROSTER, INVOICE_CHARGES, DEVICE_USAGE) for check in stored_table_checks(spec)),
-                 invoice_totals]  # fmt: skip
+INGEST_CHECKS = [
+    *(check for spec in (ROSTER, INVOICE_CHARGES, DEVICE_USAGE) for check in stored_table_checks(spec)),
+    invoice_totals,
+]
 
 
 # ----------------------------------------------------------------------------------------
@@ -200,8 +231,14 @@ def customer_contracts(context: AssetExecutionContext, data_root: DataRootResour
         data_root.warehouse.write(customer_id, None, name, frame)
     plans = tables["contract_plans"].group_by("carrier").agg(pl.len().cast(pl.Int64).alias("plans"))
     features = tables["contract_features"].group_by("carrier").agg(pl.len().cast(pl.Int64).alias("features"))
-    carriers = (tables["contract_roaming"].select("carrier").join(plans, on="carrier", how="left")
-                .join(features, on="carrier", how="left").fill_null(0).sort("carrier"))  # fmt: skip
+    carriers = (
+        tables["contract_roaming"]
+        .select("carrier")
+        .join(plans, on="carrier", how="left")
+        .join(features, on="carrier", how="left")
+        .fill_null(0)
+        .sort("carrier")
+    )
     return MaterializeResult(
         metadata={
             "carriers": metadata.table(carriers),

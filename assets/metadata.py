@@ -22,17 +22,29 @@ from schemas.tables import TableSpec
 
 ROW_COUNT = "dagster/row_count"
 COLUMN_SCHEMA = "dagster/column_schema"
-LINEAGE = [StoredColumn("source_file", "VARCHAR", required=True, rule="the inbox file, by its stored reference"),
-           StoredColumn("source_row", "BIGINT", required=True, rule="the row number a spreadsheet shows")]  # fmt: skip
-TABLE_TYPES = {pl.String: "string", pl.Int64: "int", pl.Int32: "int", pl.UInt32: "int", pl.Boolean: "bool",
-               pl.Float64: "float"}  # fmt: skip
+LINEAGE = [
+    StoredColumn("source_file", "VARCHAR", required=True, rule="the inbox file, by its stored reference"),
+    StoredColumn("source_row", "BIGINT", required=True, rule="the row number a spreadsheet shows"),
+]
+TABLE_TYPES = {
+    pl.String: "string",
+    pl.Int64: "int",
+    pl.Int32: "int",
+    pl.UInt32: "int",
+    pl.Boolean: "bool",
+    pl.Float64: "float",
+}
 
 
 def _column(column: StoredColumn) -> TableColumn:
     notes = ["pseudonym: 32 hex characters, never a clear identifier"] if column.pseudonym else []
     notes += [column.rule] if column.rule else []
-    return TableColumn(column.name, column.type, description="; ".join(notes) or None,
-                       constraints=TableColumnConstraints(nullable=not column.required))  # fmt: skip
+    return TableColumn(
+        column.name,
+        column.type,
+        description="; ".join(notes) or None,
+        constraints=TableColumnConstraints(nullable=not column.required),
+    )
 
 
 def warehouse_schema(spec: TableSpec) -> TableSchema:
@@ -47,10 +59,14 @@ def derived_schema(schema: dict[str, pl.DataType]) -> TableSchema:
 
 def csv_schema(columns: list[str], amounts: tuple[str, ...] = ()) -> TableSchema:
     """A published CSV (schemas/outputs.py): text cells, amounts with two decimals."""
-    return TableSchema(columns=[
-        TableColumn(c, "decimal(18,2)", description="amount, two decimals, half-up") if c in amounts
-        else TableColumn(c, "string") for c in columns
-    ])  # fmt: skip
+    return TableSchema(
+        columns=[
+            TableColumn(c, "decimal(18,2)", description="amount, two decimals, half-up")
+            if c in amounts
+            else TableColumn(c, "string")
+            for c in columns
+        ]
+    )
 
 
 def columns(schema: TableSchema) -> dict:
@@ -66,14 +82,18 @@ def amount(value: Decimal | int | None) -> MetadataValue:
 
 def table(frame: pl.DataFrame) -> MetadataValue:
     """A breakdown (counts, display amounts) as a table with its schema; never rows of a warehouse table."""
-    types = {name: "float" if isinstance(dtype, pl.Decimal) else TABLE_TYPES[type(dtype)]
-             for name, dtype in frame.schema.items()}  # fmt: skip
+    types = {
+        name: "float" if isinstance(dtype, pl.Decimal) else TABLE_TYPES[type(dtype)]
+        for name, dtype in frame.schema.items()
+    }
 
     def cell(value, kind: str):
         return amount(value).value if kind == "float" and value is not None and not isinstance(value, float) else value
 
-    records = [TableRecord({name: cell(value, types[name]) for name, value in row.items()})
-               for row in frame.iter_rows(named=True)]  # fmt: skip
+    records = [
+        TableRecord({name: cell(value, types[name]) for name, value in row.items()})
+        for row in frame.iter_rows(named=True)
+    ]
     return MetadataValue.table(records, schema=TableSchema(columns=[TableColumn(n, t) for n, t in types.items()]))
 
 

@@ -13,9 +13,15 @@ from assets.stages import customer_facing
 from pipelines.partitions import customer_months, split_key
 from pipelines.resources import DataRootResource, PseudonymKeyResource
 from reports.inputs.readers import InputFileError
-from reports.publishing.publish import PUBLISHED_TABLES, PublishError, publish_disputes, publish_quarantine, publish_table
-from reports.warehouse.readiness import not_reconciled_reason
+from reports.publishing.publish import (
+    PUBLISHED_TABLES,
+    PublishError,
+    publish_disputes,
+    publish_quarantine,
+    publish_table,
+)
 from reports.publishing.reidentification import reidentification_maps
+from reports.warehouse.readiness import not_reconciled_reason
 from schemas.contract import ContractError
 from schemas.outputs import DISPUTES_CSV_AMOUNTS, DISPUTES_CSV_COLUMNS, QUARANTINE_CSV_COLUMNS
 
@@ -52,8 +58,9 @@ def quarantine_report(context: AssetExecutionContext, data_root: DataRootResourc
     )
 
 
-def _publish(context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource,
-             table: str) -> MaterializeResult:  # fmt: skip
+def _publish(
+    context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource, table: str
+) -> MaterializeResult:
     """Publish a warehouse table as published/<customer>/<month>/<table>.csv for its customer alone; findings also
     publish one disputes-<carrier>.csv per carrier with findings."""
     customer_id, month = split_key(context.partition_key)
@@ -78,8 +85,11 @@ def _publish(context: AssetExecutionContext, data_root: DataRootResource, pseudo
             written = publish_disputes(root, warehouse, customer_id, month, rows)
         except (ContractError, ValueError) as problem:
             raise Failure(description=f"{customer_id} {month}: {problem}") from None
-        entries["dispute_files"] = metadata.table(pl.DataFrame(
-            {"file": list(written), "rows": list(written.values())}, schema={"file": pl.String, "rows": pl.Int64}))  # fmt: skip
+        entries["dispute_files"] = metadata.table(
+            pl.DataFrame(
+                {"file": list(written), "rows": list(written.values())}, schema={"file": pl.String, "rows": pl.Int64}
+            )
+        )
     return MaterializeResult(metadata=entries)
 
 
@@ -89,12 +99,15 @@ def _publish(context: AssetExecutionContext, data_root: DataRootResource, pseudo
     deps=["findings"],
     description="published/<customer>/<month>/findings.csv: what to dispute with each carrier, with evidence; and "
     "disputes-<carrier>.csv per carrier with findings: the same rows with each invoice's date and last day to file.",
-    metadata={**metadata.columns(CSV_SCHEMAS["findings"]),
-              "disputes_csv_columns": MetadataValue.table_schema(DISPUTES_CSV_SCHEMA)},  # fmt: skip
+    metadata={
+        **metadata.columns(CSV_SCHEMAS["findings"]),
+        "disputes_csv_columns": MetadataValue.table_schema(DISPUTES_CSV_SCHEMA),
+    },
     **customer_facing(),
 )
-def findings_report(context: AssetExecutionContext, data_root: DataRootResource,
-                    pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
+def findings_report(
+    context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource
+) -> MaterializeResult:
     return _publish(context, data_root, pseudonym_key, "findings")
 
 
@@ -106,6 +119,7 @@ def findings_report(context: AssetExecutionContext, data_root: DataRootResource,
     metadata=metadata.columns(CSV_SCHEMAS["savings"]),
     **customer_facing(),
 )
-def savings_report(context: AssetExecutionContext, data_root: DataRootResource,
-                   pseudonym_key: PseudonymKeyResource) -> MaterializeResult:  # fmt: skip
+def savings_report(
+    context: AssetExecutionContext, data_root: DataRootResource, pseudonym_key: PseudonymKeyResource
+) -> MaterializeResult:
     return _publish(context, data_root, pseudonym_key, "savings")

@@ -7,10 +7,10 @@ from assets.stages import customer_facing
 from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource
 from reports.publishing.contents import TREND_MONTHS, gather_report
-from reports.workbook.labels import month_name
 from reports.publishing.publish import PublishError, dispute_files
 from reports.warehouse.readiness import not_reconciled_reason
 from reports.workbook.book import write_workbook
+from reports.workbook.labels import month_name
 
 # the Trend sheet reads these tables of the customer's last 12 months: declared, so that backfills build a month's
 # report only after the months before it, and rebuild the following reports when a month changes
@@ -20,8 +20,13 @@ TREND_HISTORY = trailing_months(TREND_MONTHS)
 @asset(
     partitions_def=customer_months,
     kinds={"duckdb", "excel"},
-    deps=["findings_report", "savings_report", "quarantine_report", "roster",
-          *(AssetDep(table, partition_mapping=TREND_HISTORY) for table in ("invoice_charges", "findings", "savings"))],
+    deps=[
+        "findings_report",
+        "savings_report",
+        "quarantine_report",
+        "roster",
+        *(AssetDep(table, partition_mapping=TREND_HISTORY) for table in ("invoice_charges", "findings", "savings")),
+    ],
     description="published/<customer>/<month>/report.xlsx: summary with charts, disputes to file, ranked savings, "
     "findings, cost allocation, a 12-month trend and a glossary.",
     **customer_facing(),

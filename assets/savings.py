@@ -14,9 +14,9 @@ from assets.stages import DUCKDB_POOL, SAVINGS, internal
 from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource
 from reports.inputs.contracts import currency_of
-from reports.warehouse.readiness import HistoryNotReady, history_status, not_reconciled_reason
 from reports.rules.savings_rules import HISTORY_MONTHS, SAVINGS_SCHEMA, run_savings_rules
 from reports.rules.sessions import savings_session, unverifiable_lines
+from reports.warehouse.readiness import HistoryNotReady, history_status, not_reconciled_reason
 from schemas.outputs import SAVINGS_TYPES
 
 THREE_MONTH_HISTORY = trailing_months(HISTORY_MONTHS)
@@ -48,16 +48,22 @@ def savings(context: AssetExecutionContext, data_root: DataRootResource) -> Mate
     currency = currency_of(warehouse, customer_id)
     found = run_savings_rules(connection, currency, month, has_history)
     warehouse.write(customer_id, month, "savings", found)
-    return MaterializeResult(metadata={"history": history_note, **savings_metadata(found, currency),
-                                       "unverifiable_lines": unverifiable})  # fmt: skip
+    return MaterializeResult(
+        metadata={"history": history_note, **savings_metadata(found, currency), "unverifiable_lines": unverifiable}
+    )
 
 
 def savings_metadata(found: pl.DataFrame, currency: str) -> dict:
     def breakdown(by: str) -> pl.DataFrame:
-        return (found.group_by(by)
-                .agg(pl.len().cast(pl.Int64).alias("recommendations"), pl.col("monthly_savings").sum().alias("monthly"),
-                     pl.col("annual_savings").sum().alias("annual"))
-                .sort(by))  # fmt: skip
+        return (
+            found.group_by(by)
+            .agg(
+                pl.len().cast(pl.Int64).alias("recommendations"),
+                pl.col("monthly_savings").sum().alias("monthly"),
+                pl.col("annual_savings").sum().alias("annual"),
+            )
+            .sort(by)
+        )
 
     every_type = pl.DataFrame({"savings_type": SAVINGS_TYPES})
     by_type = every_type.join(breakdown("savings_type"), on="savings_type", how="left", maintain_order="left")
@@ -68,6 +74,8 @@ def savings_metadata(found: pl.DataFrame, currency: str) -> dict:
         "monthly_savings": metadata.amount(found["monthly_savings"].sum()),
         "annual_savings": metadata.amount(found["annual_savings"].sum()),
         "currency": currency,
-        "by_savings_type": metadata.table(by_type.with_columns(pl.col("recommendations", "monthly", "annual").fill_null(0))),
+        "by_savings_type": metadata.table(
+            by_type.with_columns(pl.col("recommendations", "monthly", "annual").fill_null(0))
+        ),
         "by_carrier": metadata.table(breakdown("carrier")),
     }

@@ -26,12 +26,36 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
-FINDING_KEYS = ("customer_id", "billing_month", "carrier", "account_number", "invoice_number", "msisdn",
-                "employee_id", "finding_type", "charge_type", "charge_code", "billed_amount", "expected_amount",
-                "disputed_amount", "currency")  # fmt: skip
-SAVING_KEYS = ("customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type",
-               "current_plan_code", "recommended_plan_code", "feature_code", "monthly_savings", "annual_savings",
-               "currency")  # fmt: skip
+FINDING_KEYS = (
+    "customer_id",
+    "billing_month",
+    "carrier",
+    "account_number",
+    "invoice_number",
+    "msisdn",
+    "employee_id",
+    "finding_type",
+    "charge_type",
+    "charge_code",
+    "billed_amount",
+    "expected_amount",
+    "disputed_amount",
+    "currency",
+)
+SAVING_KEYS = (
+    "customer_id",
+    "billing_month",
+    "carrier",
+    "msisdn",
+    "employee_id",
+    "savings_type",
+    "current_plan_code",
+    "recommended_plan_code",
+    "feature_code",
+    "monthly_savings",
+    "annual_savings",
+    "currency",
+)
 QUARANTINE_KEYS = ("file", "row", "column")
 AMOUNTS = {"billed_amount", "expected_amount", "disputed_amount", "monthly_savings", "annual_savings"}
 QUOTED_FORMULA = re.compile(r"^'[=+\-@\t\r]")
@@ -77,15 +101,21 @@ def compare(published_root: Path, reference_root: Path, limit: int = 10) -> dict
             only_reference = sorted((reference - published).elements(), key=_sort_key)
             if not only_published and not only_reference:
                 continue
-            differences.append(f"{customer} {month} {table}.csv: {len(only_published)} row(s) only in the pipeline's, "
-                               f"{len(only_reference)} only in the reference's  (columns: {', '.join(keys)})")  # fmt: skip
+            differences.append(
+                f"{customer} {month} {table}.csv: {len(only_published)} row(s) only in the pipeline's, "
+                f"{len(only_reference)} only in the reference's  (columns: {', '.join(keys)})"
+            )
             for label, rows in (("pipeline ", only_published), ("reference", only_reference)):
                 for row in rows[:limit]:
                     differences.append(f"    {label}: " + ",".join(str(v) for v in row))
                 if len(rows) > limit:
                     differences.append(f"    {label}: ... and {len(rows) - limit} more")
-    return {"agree": not differences, "counts": {t: tuple(c) for t, c in counts.items()}, "differences": differences,
-            "customer_months": len(folders)}  # fmt: skip
+    return {
+        "agree": not differences,
+        "counts": {t: tuple(c) for t, c in counts.items()},
+        "differences": differences,
+        "customer_months": len(folders),
+    }
 
 
 def _sort_key(row: tuple) -> tuple:

@@ -21,9 +21,15 @@ from pathlib import Path
 STAGES = ("read", "validate", "pseudonymize", "audit", "savings", "report", "publish")
 # Dagster steps (assets) whose whole duration is one stage; ingest steps report their own split.
 STEP_STAGE = {
-    "line_month_usage": "audit", "findings": "audit", "savings": "savings", "customer_report": "report",
-    "quarantine_report": "publish", "findings_report": "publish", "savings_report": "publish", "delivery": "publish",
-}  # fmt: skip
+    "line_month_usage": "audit",
+    "findings": "audit",
+    "savings": "savings",
+    "customer_report": "report",
+    "quarantine_report": "publish",
+    "findings_report": "publish",
+    "savings_report": "publish",
+    "delivery": "publish",
+}
 INGEST_STEPS = ("roster", "invoice_charges", "device_usage")
 INGEST_SPLIT = {"read": "read", "validate": "validate", "pseudonymize": "pseudonymize", "write": "pseudonymize"}
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -82,8 +88,10 @@ def run_measured(command: list[str], env: dict, cwd: Path) -> Measured:
     def drain(stream, name):
         output[name] = stream.read()
 
-    readers = [threading.Thread(target=drain, args=(process.stdout, "out")),
-               threading.Thread(target=drain, args=(process.stderr, "err"))]  # fmt: skip
+    readers = [
+        threading.Thread(target=drain, args=(process.stdout, "out")),
+        threading.Thread(target=drain, args=(process.stderr, "err")),
+    ]
     for reader in readers:
         reader.start()
     while process.poll() is None:
@@ -168,6 +176,8 @@ def dagster_times(env: dict, cwd: Path) -> dict:
             else:
                 unknown.add(part)
     if unknown:
-        print(f"warning: ingest metadata has stage(s) this benchmark does not know, not counted: {sorted(unknown)}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: ingest metadata has stage(s) this benchmark does not know, not counted: {sorted(unknown)}",
+            file=sys.stderr,
+        )
     return {"stages": seconds, "steps": sum(data["steps"].values()), "runs": data["runs"]}

@@ -56,26 +56,85 @@ REGIONAL_DATE = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$", re.ASCII)
 IMEI = re.compile(r"^\d{15}$", re.ASCII)
 LINE_STATUSES = ("active", "suspended", "cancelled")
 EMPLOYMENT_STATUSES = ("active", "on_leave", "terminated")
-CHARGE_TYPES = ("plan", "feature", "overage_voice", "overage_sms", "overage_data", "roaming_voice", "roaming_data",
-                "one_time", "equipment", "tax", "surcharge", "credit", "late_fee", "account_fee")  # fmt: skip
+CHARGE_TYPES = (
+    "plan",
+    "feature",
+    "overage_voice",
+    "overage_sms",
+    "overage_data",
+    "roaming_voice",
+    "roaming_data",
+    "one_time",
+    "equipment",
+    "tax",
+    "surcharge",
+    "credit",
+    "late_fee",
+    "account_fee",
+)
 USAGE_CHARGES = ("overage_voice", "overage_sms", "overage_data", "roaming_voice", "roaming_data")
 USAGE_MEASURES = ("voice_minutes", "sms_count", "data_mb", "roaming_voice_minutes", "roaming_data_mb")
 ERASED = "ERASED"
 # money: less than 10^14 with four places; usage, rates, allowances: less than 10^12 with six (data-contract.md)
 MONEY, QUANTITY = (Decimal(10) ** 14, Decimal("0.0001")), (Decimal(10) ** 12, Decimal("0.000001"))
 
-ROSTER_REQUIRED = ("msisdn", "carrier", "plan_code", "features", "line_status", "line_status_date", "employee_id",
-                   "employment_status", "termination_date")  # fmt: skip
-INVOICE_REQUIRED = ("invoice_number", "carrier", "account_number", "period_start", "period_end", "msisdn",
-                    "charge_type", "charge_code", "quantity", "unit_rate", "amount", "invoice_total")  # fmt: skip
+ROSTER_REQUIRED = (
+    "msisdn",
+    "carrier",
+    "plan_code",
+    "features",
+    "line_status",
+    "line_status_date",
+    "employee_id",
+    "employment_status",
+    "termination_date",
+)
+INVOICE_REQUIRED = (
+    "invoice_number",
+    "carrier",
+    "account_number",
+    "period_start",
+    "period_end",
+    "msisdn",
+    "charge_type",
+    "charge_code",
+    "quantity",
+    "unit_rate",
+    "amount",
+    "invoice_total",
+)
 USAGE_REQUIRED = ("date", "msisdn", "voice_minutes", "sms_count", "data_mb", "roaming_voice_minutes", "roaming_data_mb")
 
-FINDINGS_COLUMNS = ["customer_id", "billing_month", "carrier", "account_number", "invoice_number", "msisdn",
-                    "employee_id", "finding_type", "charge_type", "charge_code", "billed_amount", "expected_amount",
-                    "disputed_amount", "currency"]  # fmt: skip
-SAVINGS_COLUMNS = ["customer_id", "billing_month", "carrier", "msisdn", "employee_id", "savings_type",
-                   "current_plan_code", "recommended_plan_code", "feature_code", "monthly_savings", "annual_savings",
-                   "currency"]  # fmt: skip
+FINDINGS_COLUMNS = [
+    "customer_id",
+    "billing_month",
+    "carrier",
+    "account_number",
+    "invoice_number",
+    "msisdn",
+    "employee_id",
+    "finding_type",
+    "charge_type",
+    "charge_code",
+    "billed_amount",
+    "expected_amount",
+    "disputed_amount",
+    "currency",
+]
+SAVINGS_COLUMNS = [
+    "customer_id",
+    "billing_month",
+    "carrier",
+    "msisdn",
+    "employee_id",
+    "savings_type",
+    "current_plan_code",
+    "recommended_plan_code",
+    "feature_code",
+    "monthly_savings",
+    "annual_savings",
+    "currency",
+]
 QUARANTINE_COLUMNS = ["file", "row", "column", "reason_code"]
 
 
@@ -146,9 +205,10 @@ def load_contracts(folder: Path) -> dict[str, dict]:
                 "rate_sms": contract_number(plan.get("overage_sms_per_msg") or 0, QUANTITY),
                 "rate_data": contract_number(plan.get("overage_data_per_mb") or 0, QUANTITY),
             }
-        features = {f["code"]: {"code": f["code"], "category": f["category"],
-                                "fee": contract_number(f["monthly_fee"], MONEY)}
-                    for f in document.get("features") or []}  # fmt: skip
+        features = {
+            f["code"]: {"code": f["code"], "category": f["category"], "fee": contract_number(f["monthly_fee"], MONEY)}
+            for f in document.get("features") or []
+        }
         roaming = document["roaming"]
         contracts[document["carrier"]] = {
             "plans": plans,
@@ -360,28 +420,47 @@ def parse_row(row: dict, columns: list[tuple], region: str, day_first: bool) -> 
 
 
 ROSTER_COLUMNS = [
-    ("msisdn", "phone", True, None), ("carrier", "id", True, None), ("account_number", "text", False, None),
-    ("plan_code", "text", True, None), ("features", "text", False, None),
-    ("line_status", "enum", True, LINE_STATUSES), ("line_status_date", "date", False, None),
-    ("employee_id", "text", False, None), ("department", "text", False, None),
-    ("cost_center", "text", False, None), ("manager_employee_id", "text", False, None),
-    ("employment_status", "enum", False, EMPLOYMENT_STATUSES), ("termination_date", "date", False, None),
-    ("vip", "bool", False, None), ("imei", "imei", False, None),
-]  # fmt: skip
+    ("msisdn", "phone", True, None),
+    ("carrier", "id", True, None),
+    ("account_number", "text", False, None),
+    ("plan_code", "text", True, None),
+    ("features", "text", False, None),
+    ("line_status", "enum", True, LINE_STATUSES),
+    ("line_status_date", "date", False, None),
+    ("employee_id", "text", False, None),
+    ("department", "text", False, None),
+    ("cost_center", "text", False, None),
+    ("manager_employee_id", "text", False, None),
+    ("employment_status", "enum", False, EMPLOYMENT_STATUSES),
+    ("termination_date", "date", False, None),
+    ("vip", "bool", False, None),
+    ("imei", "imei", False, None),
+]
 INVOICE_COLUMNS = [
-    ("invoice_number", "text", True, None), ("carrier", "id", True, None), ("account_number", "text", True, None),
-    ("invoice_date", "date", False, None), ("period_start", "date", True, None), ("period_end", "date", True, None),
-    ("msisdn", "phone", False, ERASED), ("charge_type", "enum", True, CHARGE_TYPES),
-    ("charge_code", "text", False, None), ("quantity", "signed_quantity", False, None),
-    ("unit_rate", "signed_quantity", False, None), ("amount", "money", True, None),
+    ("invoice_number", "text", True, None),
+    ("carrier", "id", True, None),
+    ("account_number", "text", True, None),
+    ("invoice_date", "date", False, None),
+    ("period_start", "date", True, None),
+    ("period_end", "date", True, None),
+    ("msisdn", "phone", False, ERASED),
+    ("charge_type", "enum", True, CHARGE_TYPES),
+    ("charge_code", "text", False, None),
+    ("quantity", "signed_quantity", False, None),
+    ("unit_rate", "signed_quantity", False, None),
+    ("amount", "money", True, None),
     ("invoice_total", "money", True, None),
-]  # fmt: skip
+]
 USAGE_COLUMNS = [
-    ("date", "date", True, None), ("msisdn", "phone", True, None), ("imei", "imei", False, None),
-    ("voice_minutes", "quantity", "zero", None), ("sms_count", "count", "zero", None),
-    ("data_mb", "quantity", "zero", None), ("roaming_voice_minutes", "quantity", "zero", None),
+    ("date", "date", True, None),
+    ("msisdn", "phone", True, None),
+    ("imei", "imei", False, None),
+    ("voice_minutes", "quantity", "zero", None),
+    ("sms_count", "count", "zero", None),
+    ("data_mb", "quantity", "zero", None),
+    ("roaming_voice_minutes", "quantity", "zero", None),
     ("roaming_data_mb", "quantity", "zero", None),
-]  # fmt: skip
+]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -461,8 +540,14 @@ def read_month(drop: Path, month: str, region: str) -> dict:
                 for measure in USAGE_MEASURES:
                     totals[measure] += values[measure]
                 CLOCK.add("audit", time.perf_counter() - started)
-    return {"lines": lines, "unverifiable": unverifiable, "charges": charges, "usage": dict(usage),
-            "has_usage_files": bool(usage_files), "quarantine": quarantine}  # fmt: skip
+    return {
+        "lines": lines,
+        "unverifiable": unverifiable,
+        "charges": charges,
+        "usage": dict(usage),
+        "has_usage_files": bool(usage_files),
+        "quarantine": quarantine,
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -484,14 +569,21 @@ def audit(data: dict, contracts: dict) -> list[dict]:
         if billed - expected < CENT:  # consumed either way; published only from 0.01
             return
         line = lines.get(msisdn) if msisdn else None
-        findings.append({
-            "carrier": charge["carrier"], "account_number": charge["account_number"],
-            "invoice_number": charge["invoice_number"], "msisdn": msisdn,
-            "employee_id": line["employee_id"] if line else None, "finding_type": kind,
-            "charge_type": charge["charge_type"] if charge_level else None,
-            "charge_code": charge["charge_code"] if charge_level else None,
-            "billed_amount": billed, "expected_amount": expected, "disputed_amount": billed - expected,
-        })  # fmt: skip
+        findings.append(
+            {
+                "carrier": charge["carrier"],
+                "account_number": charge["account_number"],
+                "invoice_number": charge["invoice_number"],
+                "msisdn": msisdn,
+                "employee_id": line["employee_id"] if line else None,
+                "finding_type": kind,
+                "charge_type": charge["charge_type"] if charge_level else None,
+                "charge_code": charge["charge_code"] if charge_level else None,
+                "billed_amount": billed,
+                "expected_amount": expected,
+                "disputed_amount": billed - expected,
+            }
+        )
 
     def invoice_of(charge):
         return charge["carrier"], charge["account_number"], charge["invoice_number"]
@@ -513,15 +605,22 @@ def audit(data: dict, contracts: dict) -> list[dict]:
     # 1 UNKNOWN_LINE: a billed number that is not on the month's roster
     whole_lines("UNKNOWN_LINE", lambda c: c["msisdn"] not in lines)
     # 2 CANCELLED_LINE_BILLED: cancelled with a status date before the invoice's period start
-    whole_lines("CANCELLED_LINE_BILLED", lambda c: lines[c["msisdn"]]["line_status"] == "cancelled"
-                and lines[c["msisdn"]]["line_status_date"] is not None
-                and lines[c["msisdn"]]["line_status_date"] < c["period_start"])  # fmt: skip
+    whole_lines(
+        "CANCELLED_LINE_BILLED",
+        lambda c: (
+            lines[c["msisdn"]]["line_status"] == "cancelled"
+            and lines[c["msisdn"]]["line_status_date"] is not None
+            and lines[c["msisdn"]]["line_status_date"] < c["period_start"]
+        ),
+    )
 
     # 3 DUPLICATE_CHARGE: the same plan or feature charge (number, type, code) more than once on one invoice
     occurrences = defaultdict(list)
     for charge in remaining:  # in file order
         if charge["charge_type"] in ("plan", "feature"):
-            occurrences[(*invoice_of(charge), charge["msisdn"], charge["charge_type"], charge["charge_code"])].append(charge)
+            occurrences[(*invoice_of(charge), charge["msisdn"], charge["charge_type"], charge["charge_code"])].append(
+                charge
+            )
     consumed = set()
     for group in occurrences.values():
         if len(group) > 1:
@@ -561,8 +660,12 @@ def audit(data: dict, contracts: dict) -> list[dict]:
     def feature_rate(charge, line):
         contract = contracts.get(charge["carrier"])
         feature = contract["features"].get(charge["charge_code"]) if contract else None
-        if (charge["charge_type"] == "feature" and charge["charge_code"] in line["features"] and feature is not None
-                and charge["amount"] > feature["fee"] + CENT):
+        if (
+            charge["charge_type"] == "feature"
+            and charge["charge_code"] in line["features"]
+            and feature is not None
+            and charge["amount"] > feature["fee"] + CENT
+        ):
             return "FEATURE_RATE_MISMATCH", feature["fee"]
         return None
 
@@ -637,9 +740,17 @@ def savings(month: str, data_by_month: dict[str, dict], contracts: dict) -> list
     found = []
 
     def saving(line, kind, monthly, recommended=None, feature=None):
-        return {"carrier": line["carrier"], "msisdn": line["msisdn"], "employee_id": line["employee_id"],
-                "savings_type": kind, "current_plan_code": line["plan_code"], "recommended_plan_code": recommended,
-                "feature_code": feature, "monthly_savings": monthly, "annual_savings": 12 * monthly}  # fmt: skip
+        return {
+            "carrier": line["carrier"],
+            "msisdn": line["msisdn"],
+            "employee_id": line["employee_id"],
+            "savings_type": kind,
+            "current_plan_code": line["plan_code"],
+            "recommended_plan_code": recommended,
+            "feature_code": feature,
+            "monthly_savings": monthly,
+            "annual_savings": 12 * monthly,
+        }
 
     for msisdn, line in data["lines"].items():
         if line["line_status"] != "active":
@@ -652,8 +763,12 @@ def savings(month: str, data_by_month: dict[str, dict], contracts: dict) -> list
             months = [measured_usage(data_by_month[m], msisdn) for m in history]
             three_months = {m: sum(u[m] for u in months) for m in USAGE_MEASURES}
         line_level = None
-        if (recurring is not None and line["employment_status"] == "terminated"
-                and line["termination_date"] is not None and line["termination_date"] < period_start):
+        if (
+            recurring is not None
+            and line["employment_status"] == "terminated"
+            and line["termination_date"] is not None
+            and line["termination_date"] < period_start
+        ):
             line_level = saving(line, "TERMINATED_EMPLOYEE_LINE", recurring)
         elif recurring is not None and has_history and all(v == 0 for v in three_months.values()):
             line_level = saving(line, "ZERO_USAGE_LINE", recurring)
@@ -666,8 +781,9 @@ def savings(month: str, data_by_month: dict[str, dict], contracts: dict) -> list
                         cost += max(ZERO, three_months[measure] - 3 * plan[unit]) * plan[f"rate_{unit}"]
                 return cost
 
-            priced = sorted(contract["plans"].values(),
-                            key=lambda p: (cost_x3(p), p["code"] != ordered["code"], p["code"]))  # fmt: skip
+            priced = sorted(
+                contract["plans"].values(), key=lambda p: (cost_x3(p), p["code"] != ordered["code"], p["code"])
+            )
             best = priced[0]
             difference_x3 = cost_x3(ordered) - cost_x3(best)
             if best["code"] != ordered["code"] and difference_x3 >= 3:
@@ -725,8 +841,11 @@ def run(data_root: Path, out: Path, customers: list[str]) -> dict:
             folder = out / customer / month
             write_csv(folder / "findings.csv", FINDINGS_COLUMNS, [{**common, **f} for f in found])
             write_csv(folder / "savings.csv", SAVINGS_COLUMNS, [{**common, **s} for s in recommended])
-            write_csv(folder / "quarantine.csv", QUARANTINE_COLUMNS,
-                      [dict(zip(QUARANTINE_COLUMNS, q)) for q in sorted(data["quarantine"])])  # fmt: skip
+            write_csv(
+                folder / "quarantine.csv",
+                QUARANTINE_COLUMNS,
+                [dict(zip(QUARANTINE_COLUMNS, q)) for q in sorted(data["quarantine"])],
+            )
             CLOCK.add("write", time.perf_counter() - started)
             counts["customer_months"] += 1
             counts["findings"] += len(found)
@@ -750,8 +869,11 @@ def main() -> int:
     except InputError as problem:
         print(f"reference: {problem}", file=sys.stderr)
         return 1
-    report = {"seconds": {k: round(v, 3) for k, v in CLOCK.seconds.items()},
-              "total": round(time.perf_counter() - started, 3), "counts": counts}  # fmt: skip
+    report = {
+        "seconds": {k: round(v, 3) for k, v in CLOCK.seconds.items()},
+        "total": round(time.perf_counter() - started, 3),
+        "counts": counts,
+    }
     if args.timings:
         args.timings.write_text(json.dumps(report, indent=1))
     print(json.dumps(report))

@@ -28,8 +28,13 @@ def generate(tem: list[str], root: Path, lines: int, env: dict, cwd: Path) -> fl
     expected = root.with_name(root.name + "-expected")
     shutil.rmtree(expected, ignore_errors=True)
     started = time.perf_counter()
-    result = subprocess.run([*tem, "sample-data", "--data-root", str(root), "--lines", str(lines),
-                             "--expected", str(expected)], env=env, cwd=cwd, capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [*tem, "sample-data", "--data-root", str(root), "--lines", str(lines), "--expected", str(expected)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"tem sample-data --lines {lines} failed:\n{result.stderr[-3000:]}")
     shutil.rmtree(expected, ignore_errors=True)

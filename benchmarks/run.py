@@ -110,8 +110,13 @@ class Bench:
             raise RunFailed(f"tem run on {root} failed (exit {run.result.returncode}):\n{run.result.stderr[-4000:]}")
         times = measure.dagster_times(env, REPOSITORY)
         self.discard(home)
-        return {"wall": run.wall, "peak_mib": run.peak / MIB, "cpu": run.cpu, "workers": self.workers or os.cpu_count(),
-                **times}  # fmt: skip
+        return {
+            "wall": run.wall,
+            "peak_mib": run.peak / MIB,
+            "cpu": run.cpu,
+            "workers": self.workers or os.cpu_count(),
+            **times,
+        }
 
     def pipeline_on_one_customer(self, lines: int, keep_root: bool = False) -> dict:
         """globex x 3 months of `lines` lines: generate, bare scan, tem run (cached per size)."""
@@ -122,8 +127,14 @@ class Bench:
         generated = roots.one_customer(self.tem, root, lines, run_env(None), REPOSITORY)
         scan, input_rows, not_scanned = measure.bare_scan_seconds(roots.input_files(root))
         progress(f"  generated in {generated:.0f} s ({input_rows:,} rows in CSV/Parquet); tem run ...")
-        result = {"lines": lines, "input_rows": input_rows, "scan": scan, "not_scanned": not_scanned, "root": root,
-                  **self.tem_run(root, f"{lines}")}  # fmt: skip
+        result = {
+            "lines": lines,
+            "input_rows": input_rows,
+            "scan": scan,
+            "not_scanned": not_scanned,
+            "root": root,
+            **self.tem_run(root, f"{lines}"),
+        }
         result["rows_per_second"] = input_rows / result["wall"]
         result["ratio"] = result["wall"] / scan if scan else float("nan")
         progress(f"  tem run: {result['wall']:.1f} s, CPU {result['cpu']:.0f} s, peak {result['peak_mib']:,.0f} MiB")
@@ -144,21 +155,39 @@ class Bench:
         timings = self.workdir / f"reference-{lines}.json"
         shutil.rmtree(out, ignore_errors=True)
         progress("  reference.py on the same inbox ...")
-        command = [sys.executable, str(BENCHMARKS / "reference.py"), "--data-root", str(root), "--out", str(out),
-                   "--timings", str(timings)]  # fmt: skip
+        command = [
+            sys.executable,
+            str(BENCHMARKS / "reference.py"),
+            "--data-root",
+            str(root),
+            "--out",
+            str(out),
+            "--timings",
+            str(timings),
+        ]
         run = measure.run_measured(command, run_env(None), REPOSITORY)
         if run.result.returncode != 0:
             raise RunFailed(f"reference.py failed (exit {run.result.returncode}):\n{run.result.stderr[-4000:]}")
         wall, peak = run.wall, run.peak
         report = json.loads(timings.read_text())
         agreed = agreement.compare(root / "published", out)
-        progress(f"  reference: {wall:.1f} s, CPU {run.cpu:.0f} s, peak {peak / MIB:,.0f} MiB; "
-                 f"{'agrees' if agreed['agree'] else 'DISAGREES'} with the published files")  # fmt: skip
+        progress(
+            f"  reference: {wall:.1f} s, CPU {run.cpu:.0f} s, peak {peak / MIB:,.0f} MiB; "
+            f"{'agrees' if agreed['agree'] else 'DISAGREES'} with the published files"
+        )
         self.discard(root, out)
         timings.unlink(missing_ok=True)
-        return {"lines": lines, "pipeline": pipeline, "wall": wall, "peak_mib": peak / MIB, "cpu": run.cpu,
-                "stages": report["seconds"],
-                "counts": report["counts"], "agreement": agreed, "speedup": wall / pipeline["wall"]}  # fmt: skip
+        return {
+            "lines": lines,
+            "pipeline": pipeline,
+            "wall": wall,
+            "peak_mib": peak / MIB,
+            "cpu": run.cpu,
+            "stages": report["seconds"],
+            "counts": report["counts"],
+            "agreement": agreed,
+            "speedup": wall / pipeline["wall"],
+        }
 
     def many_customers(self) -> dict:
         customers, lines = self.customers(), LINES["customers"]
@@ -199,11 +228,33 @@ def stage_cells(stages: dict, names) -> list[str]:
 
 
 def pipeline_table(runs: list[dict]) -> str:
-    header = ["lines", "input rows", "workers", *measure.STAGES, "total s", "CPU s", "rows/s", "peak MiB", "bare scan s",
-              "ratio"]  # fmt: skip
-    rows = [[f"{r['lines']:,}", f"{r['input_rows']:,}", str(r["workers"]), *stage_cells(r["stages"], measure.STAGES),
-             f"{r['wall']:.1f}", f"{r['cpu']:.0f}", f"{r['rows_per_second']:,.0f}", f"{r['peak_mib']:,.0f}", f"{r['scan']:.1f}",
-             f"{r['ratio']:.1f}x"] for r in runs]  # fmt: skip
+    header = [
+        "lines",
+        "input rows",
+        "workers",
+        *measure.STAGES,
+        "total s",
+        "CPU s",
+        "rows/s",
+        "peak MiB",
+        "bare scan s",
+        "ratio",
+    ]
+    rows = [
+        [
+            f"{r['lines']:,}",
+            f"{r['input_rows']:,}",
+            str(r["workers"]),
+            *stage_cells(r["stages"], measure.STAGES),
+            f"{r['wall']:.1f}",
+            f"{r['cpu']:.0f}",
+            f"{r['rows_per_second']:,.0f}",
+            f"{r['peak_mib']:,.0f}",
+            f"{r['scan']:.1f}",
+            f"{r['ratio']:.1f}x",
+        ]
+        for r in runs
+    ]
     table = markdown(header, rows)
     if any(r["not_scanned"] for r in runs):
         table += "\n(the bare scan skips .xlsx files, which DuckDB cannot read without an extension)"
@@ -215,11 +266,21 @@ def reference_table(result: dict) -> str:
     pipeline = result["pipeline"]
     header = ["run", *columns, "total s", "CPU s", "peak MiB"]
     rows = [
-        [f"tem run ({pipeline['workers']} workers)", *stage_cells(pipeline["stages"], columns),
-         f"{pipeline['wall']:.1f}", f"{pipeline['cpu']:.0f}", f"{pipeline['peak_mib']:,.0f}"],
-        ["reference.py (1 process)", *stage_cells(result["stages"], columns), f"{result['wall']:.1f}",
-         f"{result['cpu']:.0f}", f"{result['peak_mib']:,.0f}"],
-    ]  # fmt: skip
+        [
+            f"tem run ({pipeline['workers']} workers)",
+            *stage_cells(pipeline["stages"], columns),
+            f"{pipeline['wall']:.1f}",
+            f"{pipeline['cpu']:.0f}",
+            f"{pipeline['peak_mib']:,.0f}",
+        ],
+        [
+            "reference.py (1 process)",
+            *stage_cells(result["stages"], columns),
+            f"{result['wall']:.1f}",
+            f"{result['cpu']:.0f}",
+            f"{result['peak_mib']:,.0f}",
+        ],
+    ]
     counts = result["agreement"]["counts"]
     notes = [
         f"{result['lines']:,} lines x 3 months, {pipeline['input_rows']:,} input rows; reference / pipeline = "
@@ -231,21 +292,42 @@ def reference_table(result: dict) -> str:
         f"quarantined cells published by tem run; the reference has {counts['findings'][1]:,}, "
         f"{counts['savings'][1]:,} and {counts['quarantine'][1]:,}: "
         + ("identical." if result["agreement"]["agree"] else "THEY DIFFER (below)."),
-    ]  # fmt: skip
+    ]
     return markdown(header, rows) + "\n" + "\n".join(notes)
 
 
 def customers_table(result: dict) -> str:
-    header = ["customers x months", "lines", "workers", *measure.STAGES, "total s", "CPU s", "s per customer-month",
-              "Dagster runs", "run s per c-m", "step s per c-m", "peak MiB"]  # fmt: skip
-    row = [f"{result['customers']} x 1", f"{result['lines']:,}", str(result["workers"]),
-           *stage_cells(result["stages"], measure.STAGES), f"{result['wall']:.1f}", f"{result['cpu']:.0f}",
-           f"{result['per_customer_month']:.2f}",
-           str(result["dagster_runs"]), f"{result['run_seconds_per_cm']:.2f}", f"{result['step_seconds_per_cm']:.2f}",
-           f"{result['peak_mib']:,.0f}"]  # fmt: skip
-    note = ("run s per c-m: the Dagster runs' durations (each customer's contracts run and a customer-month's audit, "
-            "savings and publish runs) summed and divided by the customer-months; step s: the same for the steps "
-            "inside them; the difference is Dagster's own per-run cost.")  # fmt: skip
+    header = [
+        "customers x months",
+        "lines",
+        "workers",
+        *measure.STAGES,
+        "total s",
+        "CPU s",
+        "s per customer-month",
+        "Dagster runs",
+        "run s per c-m",
+        "step s per c-m",
+        "peak MiB",
+    ]
+    row = [
+        f"{result['customers']} x 1",
+        f"{result['lines']:,}",
+        str(result["workers"]),
+        *stage_cells(result["stages"], measure.STAGES),
+        f"{result['wall']:.1f}",
+        f"{result['cpu']:.0f}",
+        f"{result['per_customer_month']:.2f}",
+        str(result["dagster_runs"]),
+        f"{result['run_seconds_per_cm']:.2f}",
+        f"{result['step_seconds_per_cm']:.2f}",
+        f"{result['peak_mib']:,.0f}",
+    ]
+    note = (
+        "run s per c-m: the Dagster runs' durations (each customer's contracts run and a customer-month's audit, "
+        "savings and publish runs) summed and divided by the customer-months; step s: the same for the steps "
+        "inside them; the difference is Dagster's own per-run cost."
+    )
     return markdown(header, [row]) + "\n" + note
 
 
@@ -259,39 +341,80 @@ def summary(results: dict, scale: float) -> str:
     if "scale" in results:
         r = results["scale"]
         size = f"{r['lines']:,} lines x 3 months"
-        rows.append(["1", f"{size}: tem run wall time", f"<= {TARGETS['scale_wall']:.0f} s", f"{r['wall']:.1f} s",
-                     verdict(r["wall"], TARGETS["scale_wall"], True)])  # fmt: skip
-        rows.append(["1", f"{size}: peak memory of the process tree", f"<= {TARGETS['scale_peak_mib']:,} MiB (3 GB)",
-                     f"{r['peak_mib']:,.0f} MiB", verdict(r["peak_mib"], TARGETS["scale_peak_mib"], True)])  # fmt: skip
+        rows.append(
+            [
+                "1",
+                f"{size}: tem run wall time",
+                f"<= {TARGETS['scale_wall']:.0f} s",
+                f"{r['wall']:.1f} s",
+                verdict(r["wall"], TARGETS["scale_wall"], True),
+            ]
+        )
+        rows.append(
+            [
+                "1",
+                f"{size}: peak memory of the process tree",
+                f"<= {TARGETS['scale_peak_mib']:,} MiB (3 GB)",
+                f"{r['peak_mib']:,.0f} MiB",
+                verdict(r["peak_mib"], TARGETS["scale_peak_mib"], True),
+            ]
+        )
     if "reference" in results:
         r = results["reference"]
         size = f"{r['lines']:,} lines x 3 months"
-        rows.append(["2", f"{size}: reference time / tem run time", f">= {TARGETS['speedup']:.0f}x",
-                     f"{r['speedup']:.1f}x ({r['wall']:.1f} s / {r['pipeline']['wall']:.1f} s; CPU time "
-                     f"{r['cpu'] / r['pipeline']['cpu']:.1f}x)",
-                     verdict(r["speedup"], TARGETS["speedup"], False)])  # fmt: skip
+        rows.append(
+            [
+                "2",
+                f"{size}: reference time / tem run time",
+                f">= {TARGETS['speedup']:.0f}x",
+                f"{r['speedup']:.1f}x ({r['wall']:.1f} s / {r['pipeline']['wall']:.1f} s; CPU time "
+                f"{r['cpu'] / r['pipeline']['cpu']:.1f}x)",
+                verdict(r["speedup"], TARGETS["speedup"], False),
+            ]
+        )
         counts = r["agreement"]["counts"]
-        rows.append(["2", f"{size}: reference = published findings, savings, quarantine", "identical",
-                     f"{'identical' if r['agreement']['agree'] else 'DIFFERENT'} ({counts['findings'][0]:,} / "
-                     f"{counts['savings'][0]:,} / {counts['quarantine'][0]:,} rows)",
-                     "pass" if r["agreement"]["agree"] else "FAIL"])  # fmt: skip
+        rows.append(
+            [
+                "2",
+                f"{size}: reference = published findings, savings, quarantine",
+                "identical",
+                f"{'identical' if r['agreement']['agree'] else 'DIFFERENT'} ({counts['findings'][0]:,} / "
+                f"{counts['savings'][0]:,} / {counts['quarantine'][0]:,} rows)",
+                "pass" if r["agreement"]["agree"] else "FAIL",
+            ]
+        )
     if "customers" in results:
         r = results["customers"]
-        rows.append(["3", f"{r['customers']} customers x 1 month x {r['lines']} lines: tem run wall time",
-                     f"<= {TARGETS['customers_wall']:.0f} s",
-                     f"{r['wall']:.1f} s ({r['per_customer_month']:.2f} s per customer-month)",
-                     verdict(r["wall"], TARGETS["customers_wall"], True)])  # fmt: skip
+        rows.append(
+            [
+                "3",
+                f"{r['customers']} customers x 1 month x {r['lines']} lines: tem run wall time",
+                f"<= {TARGETS['customers_wall']:.0f} s",
+                f"{r['wall']:.1f} s ({r['per_customer_month']:.2f} s per customer-month)",
+                verdict(r["wall"], TARGETS["customers_wall"], True),
+            ]
+        )
     if "flatness" in results:
         r = results["flatness"]
-        rows.append(["4", f"peak memory {r['large']['lines']:,} / {r['small']['lines']:,} lines",
-                     f"<= {TARGETS['flatness']}", f"{r['ratio']:.2f} ({r['large']['peak_mib']:,.0f} / "
-                     f"{r['small']['peak_mib']:,.0f} MiB)", verdict(r["ratio"], TARGETS["flatness"], True)])  # fmt: skip
+        rows.append(
+            [
+                "4",
+                f"peak memory {r['large']['lines']:,} / {r['small']['lines']:,} lines",
+                f"<= {TARGETS['flatness']}",
+                f"{r['ratio']:.2f} ({r['large']['peak_mib']:,.0f} / {r['small']['peak_mib']:,.0f} MiB)",
+                verdict(r["ratio"], TARGETS["flatness"], True),
+            ]
+        )
     for name, problem in results.get("errors", {}).items():
-        rows.append([next(k for k, v in COMPARISONS.items() if v == name), name, "runs", f"error: {problem[:80]}", "FAIL"])
+        rows.append(
+            [next(k for k, v in COMPARISONS.items() if v == name), name, "runs", f"error: {problem[:80]}", "FAIL"]
+        )
     table = markdown(["#", "comparison", "target", "measured", "result"], rows)
     if scale != 1:
-        table += (f"\n(scale {scale:g}: sizes are shrunk, so the targets, set for scale 1, do not apply; pass/fail "
-                  "is shown only to exercise the table)")  # fmt: skip
+        table += (
+            f"\n(scale {scale:g}: sizes are shrunk, so the targets, set for scale 1, do not apply; pass/fail "
+            "is shown only to exercise the table)"
+        )
     return table
 
 
@@ -330,8 +453,12 @@ def main() -> int:
         for name in order:
             progress(f"comparison {next(k for k, v in COMPARISONS.items() if v == name)}: {name}")
             try:
-                results[name] = {"scale": bench.scale_run, "reference": bench.reference,
-                                 "customers": bench.many_customers, "flatness": bench.flatness}[name]()  # fmt: skip
+                results[name] = {
+                    "scale": bench.scale_run,
+                    "reference": bench.reference,
+                    "customers": bench.many_customers,
+                    "flatness": bench.flatness,
+                }[name]()
             except RuntimeError as problem:  # RunFailed, or a data root that could not be built
                 print(str(problem), file=sys.stderr, flush=True)
                 results["errors"][name] = str(problem).splitlines()[0]

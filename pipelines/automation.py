@@ -30,9 +30,9 @@ from dagster import (
 )
 
 from pipelines.jobs import CONTRACTS_JOB, RECONCILE_JOB, contracts_job, reconcile_job
-from reports.layout import DataRoot
 from pipelines.partitions import customer_month_key, customers_partitions
 from pipelines.resources import DataRootResource, InboxResource
+from reports.layout import DataRoot
 
 CONTRACTS_ASSET = AssetKey("customer_contracts")
 
@@ -106,8 +106,10 @@ def inbox_sensor(context: SensorEvaluationContext, data_root: DataRootResource, 
     # inbox/ is a typo, and is removed here (its runs fail before writing: there is no contract and no drop)
     phantoms = sorted(registered - set(root.customers()))
     if phantoms:
-        context.log.warning(f"removed {len(phantoms)} customer partition(s) with no folder under customers/ or "
-                            f"inbox/: {', '.join(phantoms)}")  # fmt: skip
+        context.log.warning(
+            f"removed {len(phantoms)} customer partition(s) with no folder under customers/ or "
+            f"inbox/: {', '.join(phantoms)}"
+        )
     loaded = set(context.instance.get_materialized_partitions(CONTRACTS_ASSET)) if registered else set()
 
     run_requests: list[RunRequest] = []
@@ -117,8 +119,11 @@ def inbox_sensor(context: SensorEvaluationContext, data_root: DataRootResource, 
             continue
         fingerprint = contracts_fingerprint(root, customer_id)
         if contracts_requested.get(customer_id) != fingerprint:
-            run_requests.append(RunRequest(job_name=CONTRACTS_JOB, partition_key=customer_id,
-                                           run_key=f"contracts|{customer_id}|{fingerprint}"))  # fmt: skip
+            run_requests.append(
+                RunRequest(
+                    job_name=CONTRACTS_JOB, partition_key=customer_id, run_key=f"contracts|{customer_id}|{fingerprint}"
+                )
+            )
             contracts_requested[customer_id] = fingerprint
 
     for drop in drops:
@@ -128,8 +133,13 @@ def inbox_sensor(context: SensorEvaluationContext, data_root: DataRootResource, 
             continue
         if drop.customer_id not in loaded:
             continue  # contracts first; the drop is picked up on a later tick
-        run_requests.append(RunRequest(job_name=RECONCILE_JOB, partition_key=customer_month_key(drop.customer_id, drop.month),
-                                       run_key=f"{drop.key}|{drop.fingerprint}"))  # fmt: skip
+        run_requests.append(
+            RunRequest(
+                job_name=RECONCILE_JOB,
+                partition_key=customer_month_key(drop.customer_id, drop.month),
+                run_key=f"{drop.key}|{drop.fingerprint}",
+            )
+        )
         requested[drop.key] = drop.fingerprint
 
     new_cursor = json.dumps({"seen": seen, "requested": requested, "contracts": contracts_requested}, sort_keys=True)

@@ -5,7 +5,6 @@ Dagster's freshness policies judge an asset by its latest partition; a customer-
 check looks at every partition that has a drop. It only reads: it is safe to run at any time, from the UI too.
 """
 
-
 import datetime as dt
 
 from dagster import (
@@ -32,11 +31,19 @@ from reports.layout import DataRoot
 from schemas import clock
 
 DELIVERY = AssetKey("delivery")
-LATE_SCHEMA = TableSchema(columns=[TableColumn("customer", "string"), TableColumn("billing_month", "string"),
-                                   TableColumn("due_by", "string"), TableColumn("days_late", "int")])  # fmt: skip
+LATE_SCHEMA = TableSchema(
+    columns=[
+        TableColumn("customer", "string"),
+        TableColumn("billing_month", "string"),
+        TableColumn("due_by", "string"),
+        TableColumn("days_late", "int"),
+    ]
+)
 
 
-def late_reports(data_root: DataRoot, delivered: set[tuple[str, str]], today: dt.date) -> list[tuple[str, str, dt.date]]:
+def late_reports(
+    data_root: DataRoot, delivered: set[tuple[str, str]], today: dt.date
+) -> list[tuple[str, str, dt.date]]:
     """(customer, month, deadline) of every customer-month with an inbox drop, past its deadline, not delivered."""
     late = []
     for customer_id in data_root.customers():
@@ -58,14 +65,20 @@ def delivered_by_the_5th(context: AssetCheckExecutionContext, data_root: DataRoo
     delivered = {split_key(key) for key in context.instance.get_materialized_partitions(DELIVERY)}
     today = clock.today()
     late = late_reports(data_root.root, delivered, today)
-    rows = [TableRecord({"customer": c, "billing_month": m, "due_by": d.isoformat(), "days_late": (today - d).days})
-            for c, m, d in late]  # fmt: skip
+    rows = [
+        TableRecord({"customer": c, "billing_month": m, "due_by": d.isoformat(), "days_late": (today - d).days})
+        for c, m, d in late
+    ]
     return AssetCheckResult(
         passed=not late,
         severity=AssetCheckSeverity.WARN,
-        metadata={"late_customer_months": len(late), "checked_on": today.isoformat(),
-                  "late": MetadataValue.table(rows, schema=LATE_SCHEMA)},  # fmt: skip
-        description="Every customer-month with a drop is delivered or not yet due." if not late
+        metadata={
+            "late_customer_months": len(late),
+            "checked_on": today.isoformat(),
+            "late": MetadataValue.table(rows, schema=LATE_SCHEMA),
+        },
+        description="Every customer-month with a drop is delivered or not yet due."
+        if not late
         else f"{len(late)} customer-month(s) not delivered by the 5th of the following month",
     )
 

@@ -13,6 +13,7 @@ from pipelines.jobs import contracts_job, reconcile_job, stage_jobs
 from pipelines.resources import DataRootResource, DeliveryResource, InboxResource, PseudonymKeyResource
 from reports.layout import BUNDLED_DATA_ROOT
 
+
 def _resources(delivery_resource: DeliveryResource) -> dict:
     # Configuration comes from the environment through EnvVar, so the UI shows where it came from.
     data_root = EnvVar("TEM_DATA_ROOT") if os.environ.get("TEM_DATA_ROOT") else str(BUNDLED_DATA_ROOT)
@@ -38,16 +39,25 @@ def stage_definitions(delivery_target: str = "local") -> dict[str, Definitions]:
     `delivery_target` is DeliveryResource.target: the delivery asset says where it delivers."""
     return {
         "ingest": Definitions(
-            assets=_with_code_references([ingest.customer_contracts, ingest.roster, ingest.invoice_charges,
-                                          ingest.device_usage]),  # fmt: skip
+            assets=_with_code_references(
+                [ingest.customer_contracts, ingest.roster, ingest.invoice_charges, ingest.device_usage]
+            ),
             asset_checks=ingest.INGEST_CHECKS,
         ),
-        "audit": Definitions(assets=_with_code_references([audit.line_month_usage, audit.findings]),
-                             asset_checks=[audit.findings_sanity]),  # fmt: skip
+        "audit": Definitions(
+            assets=_with_code_references([audit.line_month_usage, audit.findings]), asset_checks=[audit.findings_sanity]
+        ),
         "savings": Definitions(assets=_with_code_references([savings.savings])),
         "publish": Definitions(
-            assets=_with_code_references([publish.quarantine_report, publish.findings_report, publish.savings_report,
-                                          report.customer_report, delivery.delivery_asset(delivery_target)]),  # fmt: skip
+            assets=_with_code_references(
+                [
+                    publish.quarantine_report,
+                    publish.findings_report,
+                    publish.savings_report,
+                    report.customer_report,
+                    delivery.delivery_asset(delivery_target),
+                ]
+            ),
             asset_checks=[deadlines.delivered_by_the_5th],
         ),
         "operations": Definitions(

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetSelection, define_asset_job, in_process_executor
+from dagster import AssetCheckKey, AssetKey, AssetSelection, define_asset_job, in_process_executor
 
 CONTRACTS_JOB = "load_customer_contracts"
 RECONCILE_JOB = "reconcile_customer_month"
 STAGE_TAG = "tem/stage"  # the stage of every run `tem run` launches, e.g. tem/stage=audit
 CONTRACTS_SELECTION = AssetSelection.assets("customer_contracts")
-MONTH_SELECTION = AssetSelection.all() - CONTRACTS_SELECTION
+# the report deadlines check (pipelines/deadlines.py) looks at every customer-month, not at the one a run delivers:
+# it runs in its own job, every morning, never as part of a customer-month's run
+DEADLINE_CHECK = AssetSelection.checks(AssetCheckKey(AssetKey("delivery"), "delivered_by_the_5th"))
+MONTH_SELECTION = AssetSelection.all() - CONTRACTS_SELECTION - DEADLINE_CHECK
 SAVINGS_SELECTION = AssetSelection.assets("savings")
-AFTER_SAVINGS = SAVINGS_SELECTION.downstream() - SAVINGS_SELECTION  # what reads the savings: savings.csv, the report
+# what reads the savings: savings.csv, the report, the delivery
+AFTER_SAVINGS = SAVINGS_SELECTION.downstream() - SAVINGS_SELECTION - DEADLINE_CHECK
 
 
 @dataclass(frozen=True)
@@ -35,17 +39,33 @@ class RunStage:
 
 # In execution order (the runner orders by the asset graph; this order breaks ties and is how they are printed).
 RUN_STAGES = (
-    RunStage("contracts", CONTRACTS_JOB, CONTRACTS_SELECTION,
-             "Load and validate one customer's settings and carrier contracts."),
-    RunStage("audit", "audit_customer_month", MONTH_SELECTION - SAVINGS_SELECTION - AFTER_SAVINGS,
-             "Ingest one customer-month (roster, invoices, usage, with their checks), audit it and publish its "
-             "findings.csv and quarantine.csv."),
-    RunStage("savings", "recommend_savings", SAVINGS_SELECTION,
-             "The savings of one customer-month, from its usage and that of the two months before."),
-    RunStage("publish", "publish_customer_month", AFTER_SAVINGS,
-             "Publish one customer-month: savings.csv, report.xlsx (its trend reads up to 11 months before) and "
-             "the delivery."),
-)  # fmt: skip
+    RunStage(
+        "contracts",
+        CONTRACTS_JOB,
+        CONTRACTS_SELECTION,
+        "Load and validate one customer's settings and carrier contracts.",
+    ),
+    RunStage(
+        "audit",
+        "audit_customer_month",
+        MONTH_SELECTION - SAVINGS_SELECTION - AFTER_SAVINGS,
+        "Ingest one customer-month (roster, invoices, usage, with their checks), audit it and publish its "
+        "findings.csv and quarantine.csv.",
+    ),
+    RunStage(
+        "savings",
+        "recommend_savings",
+        SAVINGS_SELECTION,
+        "The savings of one customer-month, from its usage and that of the two months before.",
+    ),
+    RunStage(
+        "publish",
+        "publish_customer_month",
+        AFTER_SAVINGS,
+        "Publish one customer-month: savings.csv, report.xlsx (its trend reads up to 11 months before) and "
+        "the delivery.",
+    ),
+)
 
 # the steps of a customer-month depend on each other and share the in-process phone-number cache: one process per
 # run (not one per step) keeps a backfill of many small months from paying Python start-up a dozen times per run;
@@ -60,8 +80,13 @@ reconcile_job = define_asset_job(
     **_JOB_KW,
 )
 stage_jobs = [
-    define_asset_job(stage.job_name, selection=stage.selection, description=stage.description,
-                     tags={STAGE_TAG: stage.name}, **_JOB_KW)  # fmt: skip
+    define_asset_job(
+        stage.job_name,
+        selection=stage.selection,
+        description=stage.description,
+        tags={STAGE_TAG: stage.name},
+        **_JOB_KW,
+    )
     for stage in RUN_STAGES
     if stage.job_name != CONTRACTS_JOB
 ]

@@ -43,9 +43,9 @@ from dagster import (
     schedule,
 )
 
-from reports.privacy import lifecycle
 from pipelines.partitions import CUSTOMER_DIMENSION, MONTH_DIMENSION, customers_partitions
 from pipelines.resources import DataRootResource, DeliveryResource
+from reports.privacy import lifecycle
 from schemas import clock
 
 PARTITION_TAG = "dagster/partition"
@@ -83,16 +83,20 @@ class DagsterHistory:
         if month is None:
             found = self._run_ids({CUSTOMER_TAG: customer_id}) | self._run_ids({PARTITION_TAG: customer_id})
         else:
-            found = (self._run_ids({CUSTOMER_TAG: customer_id, MONTH_TAG: month})
-                     | self._run_ids({PARTITION_TAG: partition_key(customer_id, month)}))  # fmt: skip
+            found = self._run_ids({CUSTOMER_TAG: customer_id, MONTH_TAG: month}) | self._run_ids(
+                {PARTITION_TAG: partition_key(customer_id, month)}
+            )
         return sorted(found - {self.keep_run_id})
 
     def _partitions(self, customer_id: str) -> dict[AssetKey, list[str]]:
         """Materialized partitions of the customer, per asset."""
         found = {}
         for asset_key in self.instance.get_asset_keys():
-            keys = [k for k in self.instance.get_materialized_partitions(asset_key)
-                    if k == customer_id or k.startswith(f"{customer_id}|")]  # fmt: skip
+            keys = [
+                k
+                for k in self.instance.get_materialized_partitions(asset_key)
+                if k == customer_id or k.startswith(f"{customer_id}|")
+            ]
             if keys:
                 found[asset_key] = keys
         return found
@@ -187,8 +191,12 @@ def _clean_event_storage(storage, customer_id: str, keys: set[str] | None, match
     from dagster._core.events.log import EventLogEntry
     from dagster._core.instance import RUNLESS_RUN_ID
     from dagster._core.storage.event_log.base import EventLogRecord
-    from dagster._core.storage.event_log.schema import (AssetCheckExecutionsTable, AssetEventTagsTable, AssetKeyTable,
-                                                        SqlEventLogStorageTable)  # fmt: skip
+    from dagster._core.storage.event_log.schema import (
+        AssetCheckExecutionsTable,
+        AssetEventTagsTable,
+        AssetKeyTable,
+        SqlEventLogStorageTable,
+    )
     from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
     from dagster_shared.serdes import deserialize_value, serialize_value
 
@@ -201,9 +209,12 @@ def _clean_event_storage(storage, customer_id: str, keys: set[str] | None, match
         return db.or_(column == customer_id, column.like(f"{customer_id}|%"))  # ids hold no LIKE wildcard
 
     def drop_events(conn) -> None:
-        ids = [row[0] for row in conn.execute(
-            db.select(SqlEventLogStorageTable.c.id).where(partition_clause(SqlEventLogStorageTable.c.partition))
-        ).fetchall()]  # fmt: skip
+        ids = [
+            row[0]
+            for row in conn.execute(
+                db.select(SqlEventLogStorageTable.c.id).where(partition_clause(SqlEventLogStorageTable.c.partition))
+            ).fetchall()
+        ]
         if ids:
             conn.execute(AssetEventTagsTable.delete().where(AssetEventTagsTable.c.event_id.in_(ids)))
             conn.execute(SqlEventLogStorageTable.delete().where(SqlEventLogStorageTable.c.id.in_(ids)))
@@ -217,8 +228,9 @@ def _clean_event_storage(storage, customer_id: str, keys: set[str] | None, match
             if run_ids:
                 clause = db.or_(clause, AssetCheckExecutionsTable.c.run_id.in_(sorted(run_ids)))
             conn.execute(AssetCheckExecutionsTable.delete().where(clause))
-        rows = conn.execute(db.select(AssetKeyTable.c.asset_key, AssetKeyTable.c.last_materialization,
-                                      AssetKeyTable.c.last_run_id)).fetchall()  # fmt: skip
+        rows = conn.execute(
+            db.select(AssetKeyTable.c.asset_key, AssetKeyTable.c.last_materialization, AssetKeyTable.c.last_run_id)
+        ).fetchall()
         for asset_key, last, last_run_id in rows:
             stale = last_run_id in run_ids
             if last:
@@ -227,27 +239,41 @@ def _clean_event_storage(storage, customer_id: str, keys: set[str] | None, match
                 except Exception:  # noqa: BLE001 - an old format: recomputed
                     record = None
                 entry = record.event_log_entry if isinstance(record, EventLogRecord) else None
-                stale = stale or entry is None or entry.run_id in run_ids or (
-                    entry.dagster_event is not None and matches(entry.dagster_event.partition))
+                stale = (
+                    stale
+                    or entry is None
+                    or entry.run_id in run_ids
+                    or (entry.dagster_event is not None and matches(entry.dagster_event.partition))
+                )
             if not stale:
                 continue
 
             def latest(types: list[str]):
                 return conn.execute(
                     db.select(SqlEventLogStorageTable.c.id, SqlEventLogStorageTable.c.event)
-                    .where(db.and_(SqlEventLogStorageTable.c.asset_key == asset_key,
-                                   SqlEventLogStorageTable.c.dagster_event_type.in_(types)))
-                    .order_by(SqlEventLogStorageTable.c.id.desc()).limit(1)
-                ).fetchone()  # fmt: skip
+                    .where(
+                        db.and_(
+                            SqlEventLogStorageTable.c.asset_key == asset_key,
+                            SqlEventLogStorageTable.c.dagster_event_type.in_(types),
+                        )
+                    )
+                    .order_by(SqlEventLogStorageTable.c.id.desc())
+                    .limit(1)
+                ).fetchone()
 
             last_materialization = latest([materialized])
             last_run = latest([materialized, planned])
             values = {
-                "last_materialization": None if last_materialization is None else serialize_value(EventLogRecord(
-                    storage_id=last_materialization[0],
-                    event_log_entry=deserialize_value(last_materialization[1], EventLogEntry))),
+                "last_materialization": None
+                if last_materialization is None
+                else serialize_value(
+                    EventLogRecord(
+                        storage_id=last_materialization[0],
+                        event_log_entry=deserialize_value(last_materialization[1], EventLogEntry),
+                    )
+                ),
                 "last_run_id": None if last_run is None else deserialize_value(last_run[1], EventLogEntry).run_id,
-            }  # fmt: skip
+            }
             conn.execute(AssetKeyTable.update().where(AssetKeyTable.c.asset_key == asset_key).values(**values))
     if _is_sharded_sqlite(storage) and os.path.exists(storage.path_for_shard(RUNLESS_RUN_ID)):
         with storage.run_connection(RUNLESS_RUN_ID) as conn:  # runless reports keep their own shard

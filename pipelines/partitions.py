@@ -2,8 +2,8 @@
 
 import warnings
 
-from dagster import BetaWarning, PreviewWarning
 from dagster import (
+    BetaWarning,
     DimensionPartitionMapping,
     DynamicPartitionsDefinition,
     IdentityPartitionMapping,
@@ -11,6 +11,7 @@ from dagster import (
     MultiPartitionKey,
     MultiPartitionMapping,
     MultiPartitionsDefinition,
+    PreviewWarning,
     TimeWindowPartitionMapping,
 )
 
@@ -72,7 +73,9 @@ def trailing_months(count: int) -> MultiPartitionMapping:
             CUSTOMER_DIMENSION: DimensionPartitionMapping(CUSTOMER_DIMENSION, IdentityPartitionMapping()),
             MONTH_DIMENSION: DimensionPartitionMapping(
                 MONTH_DIMENSION,
-                TimeWindowPartitionMapping(start_offset=1 - count, end_offset=0, allow_nonexistent_upstream_partitions=True),
+                TimeWindowPartitionMapping(
+                    start_offset=1 - count, end_offset=0, allow_nonexistent_upstream_partitions=True
+                ),
             ),
         }
     )

@@ -12,12 +12,12 @@ from typing import Optional
 
 from dagster import ConfigurableResource, EnvVar, Failure
 
-from reports.privacy import keys
 from reports.inputs.pseudonymize import MasterKeyError, Pseudonymizer
-from reports.warehouse.store import Warehouse
 from reports.layout import DataRoot
-from schemas.names import ID_PATTERN, validate_id
+from reports.privacy import keys
 from reports.publishing.delivery import DeliveryError, LocalStore, ObjectStore, S3Store
+from reports.warehouse.store import Warehouse
+from schemas.names import ID_PATTERN, validate_id
 
 log = logging.getLogger("tem")
 
@@ -89,9 +89,13 @@ class DeliveryResource(ConfigurableResource):
         """TEM_DELIVERY, TEM_S3_BUCKET, TEM_S3_PREFIX, TEM_S3_ENDPOINT_URL, AWS_REGION; as EnvVar for Dagster
         (deferred, shown in the UI) or as values for the command line."""
         setting = _environment_setting(deferred)
-        return cls(target=os.environ.get("TEM_DELIVERY") or "local", bucket=setting("TEM_S3_BUCKET"),
-                   prefix=os.environ.get("TEM_S3_PREFIX", ""), endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
-                   region=setting("AWS_REGION"))  # fmt: skip
+        return cls(
+            target=os.environ.get("TEM_DELIVERY") or "local",
+            bucket=setting("TEM_S3_BUCKET"),
+            prefix=os.environ.get("TEM_S3_PREFIX", ""),
+            endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
+            region=setting("AWS_REGION"),
+        )
 
     def store(self, data_root: DataRoot) -> ObjectStore:
         if self.target == "local":
@@ -119,9 +123,13 @@ class InboxResource(ConfigurableResource):
     def from_environment(cls, deferred: bool = True) -> "InboxResource":
         """TEM_INBOX, TEM_INBOX_BUCKET, TEM_INBOX_PREFIX, TEM_S3_ENDPOINT_URL, AWS_REGION."""
         setting = _environment_setting(deferred)
-        return cls(source=os.environ.get("TEM_INBOX") or "local", bucket=setting("TEM_INBOX_BUCKET"),
-                   prefix=os.environ.get("TEM_INBOX_PREFIX", ""), endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
-                   region=setting("AWS_REGION"))  # fmt: skip
+        return cls(
+            source=os.environ.get("TEM_INBOX") or "local",
+            bucket=setting("TEM_INBOX_BUCKET"),
+            prefix=os.environ.get("TEM_INBOX_PREFIX", ""),
+            endpoint_url=setting("TEM_S3_ENDPOINT_URL"),
+            region=setting("AWS_REGION"),
+        )
 
     def _store(self) -> ObjectStore:
         if not self.bucket:

@@ -22,6 +22,7 @@ def configured_data_root() -> Path:
     """$TEM_DATA_ROOT when set, else the bundled data/ (what `tem` and the Dagster definitions use by default)."""
     return Path(os.environ.get("TEM_DATA_ROOT") or BUNDLED_DATA_ROOT)
 
+
 class LinkRefused(ValueError):
     """A file or folder under inbox/, customers/ or published/ that is a symbolic link, or that resolves outside
     the folder its name puts it in. It is never read or written: it could reach another customer's files."""

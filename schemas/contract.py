@@ -89,8 +89,9 @@ def contract_decimal(value: object, kind: str) -> Decimal:
     text = (repr(value) if isinstance(value, float) else str(value)).strip()
     shown = repr(text if len(text) <= 40 else f"{text[:37]}...")
     if not _DECIMAL_SYNTAX.fullmatch(text):
-        raise ValueError(f"{shown} is not a decimal number; write it like 1234.50 or 1,234.50 "
-                         "(a comma only separates thousands)")  # fmt: skip
+        raise ValueError(
+            f"{shown} is not a decimal number; write it like 1234.50 or 1,234.50 (a comma only separates thousands)"
+        )
     number = Decimal(text.replace(",", ""))
     digits = dtype.precision - dtype.scale
     limit = Decimal(10) ** digits
@@ -123,8 +124,9 @@ class Plan(_Strict):
     overage_data_per_mb: Decimal = Field(default=Decimal("0"), ge=0)
 
     _fee = field_validator("monthly_fee", mode="before")(_decimal_validator("money"))
-    _rates = field_validator("overage_voice_per_min", "overage_sms_per_msg", "overage_data_per_mb",
-                             mode="before")(_decimal_validator("quantity"))  # fmt: skip
+    _rates = field_validator("overage_voice_per_min", "overage_sms_per_msg", "overage_data_per_mb", mode="before")(
+        _decimal_validator("quantity")
+    )
     _allowances = field_validator("voice_min", "sms", "data_mb", mode="before")(_decimal_validator("quantity", True))
 
 
@@ -226,8 +228,11 @@ class _ContractLoader(yaml.SafeLoader):
         event = self.peek_event()
         if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
             if event.anchor is not None:
-                raise _Refused(f"YAML anchors on lists or mappings (&{event.anchor}) are not accepted; "
-                               "write the values out in full", event.start_mark)  # fmt: skip
+                raise _Refused(
+                    f"YAML anchors on lists or mappings (&{event.anchor}) are not accepted; "
+                    "write the values out in full",
+                    event.start_mark,
+                )
             if self._depth >= MAX_NESTING:
                 raise _Refused(f"lists and mappings nested more than {MAX_NESTING} deep", event.start_mark)
         self._depth += 1
@@ -254,8 +259,9 @@ def _load_yaml(path: Path, display_name: str) -> dict:
     except OSError as exc:
         raise ContractError(f"{display_name}: cannot be opened ({exc.strerror or 'I/O error'})") from None
     if len(content) > MAX_FILE_BYTES:
-        raise ContractError(f"{display_name}: larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a customer "
-                            "or contract file")  # fmt: skip
+        raise ContractError(
+            f"{display_name}: larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a customer or contract file"
+        )
     try:
         document = yaml.load(content.decode("utf-8-sig"), Loader=_ContractLoader)  # noqa: S506 - a SafeLoader
     except _Refused as exc:

@@ -15,12 +15,10 @@ class InvalidName(ValueError):
     """A customer id, carrier or month that may not be used in a path."""
 
 
-
 def validate_id(value: str, what: str = "customer id") -> str:
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise InvalidName(
-            f"{what} {value!r} is not allowed: use 2-63 characters of a-z, 0-9 and '-', "
-            "starting with a letter or digit"
+            f"{what} {value!r} is not allowed: use 2-63 characters of a-z, 0-9 and '-', starting with a letter or digit"
         )
     return value
 

@@ -20,15 +20,31 @@ from schemas.names import ID_PATTERN
 LINE_STATUSES = ["active", "suspended", "cancelled"]
 EMPLOYMENT_STATUSES = ["active", "on_leave", "terminated"]
 CHARGE_TYPES = [
-    "plan", "feature", "overage_voice", "overage_sms", "overage_data", "roaming_voice", "roaming_data",
-    "one_time", "equipment", "tax", "surcharge", "credit", "late_fee", "account_fee",
-]  # fmt: skip
+    "plan",
+    "feature",
+    "overage_voice",
+    "overage_sms",
+    "overage_data",
+    "roaming_voice",
+    "roaming_data",
+    "one_time",
+    "equipment",
+    "tax",
+    "surcharge",
+    "credit",
+    "late_fee",
+    "account_fee",
+]
 IMEI_PATTERN = r"^\d{15}$"
 ERASED = "ERASED"  # contract v1.1: the invoice msisdn of a charge on an erased person's line
 
 # Identifiers that are replaced by pseudonyms (column -> pseudonym field) or never stored.
-PSEUDONYMIZED_COLUMNS = {"msisdn": "msisdn", "imei": "imei", "employee_id": "employee_id",
-                         "manager_employee_id": "manager_employee_id"}  # fmt: skip
+PSEUDONYMIZED_COLUMNS = {
+    "msisdn": "msisdn",
+    "imei": "imei",
+    "employee_id": "employee_id",
+    "manager_employee_id": "manager_employee_id",
+}
 DROPPED_PERSONAL_COLUMNS = ("first_name", "last_name", "email")
 PERSONAL_COLUMNS = frozenset(PSEUDONYMIZED_COLUMNS) | frozenset(DROPPED_PERSONAL_COLUMNS)
 
@@ -66,41 +82,67 @@ def _c(name: str, kind: str = "text", required: bool = True, **kw) -> ColumnSpec
 ROSTER = TableSpec(
     name="roster",
     columns=(
-        _c("msisdn", "phone"), _c("carrier"), _c("account_number", required=False), _c("plan_code"),
-        _c("features"), _c("line_status", "enum"), _c("line_status_date", "date"), _c("employee_id"),
-        _c("first_name", required=False), _c("last_name", required=False), _c("email", required=False),
-        _c("department", required=False), _c("cost_center", required=False), _c("job_title", required=False),
-        _c("manager_employee_id", required=False), _c("employment_status", "enum"),
-        _c("termination_date", "date"), _c("vip", "bool", required=False), _c("device_make", required=False),
-        _c("device_model", required=False), _c("imei", required=False),
+        _c("msisdn", "phone"),
+        _c("carrier"),
+        _c("account_number", required=False),
+        _c("plan_code"),
+        _c("features"),
+        _c("line_status", "enum"),
+        _c("line_status_date", "date"),
+        _c("employee_id"),
+        _c("first_name", required=False),
+        _c("last_name", required=False),
+        _c("email", required=False),
+        _c("department", required=False),
+        _c("cost_center", required=False),
+        _c("job_title", required=False),
+        _c("manager_employee_id", required=False),
+        _c("employment_status", "enum"),
+        _c("termination_date", "date"),
+        _c("vip", "bool", required=False),
+        _c("device_make", required=False),
+        _c("device_model", required=False),
+        _c("imei", required=False),
     ),
     pseudonymized=PSEUDONYMIZED_COLUMNS,
     dropped=DROPPED_PERSONAL_COLUMNS,
-)  # fmt: skip
+)
 
 INVOICE_CHARGES = TableSpec(
     name="invoice_charges",
     columns=(
-        _c("invoice_number"), _c("carrier"), _c("account_number"), _c("invoice_date", "date", required=False),
-        _c("period_start", "date"), _c("period_end", "date"), _c("msisdn", "phone", accepted_as_empty=ERASED),
+        _c("invoice_number"),
+        _c("carrier"),
+        _c("account_number"),
+        _c("invoice_date", "date", required=False),
+        _c("period_start", "date"),
+        _c("period_end", "date"),
+        _c("msisdn", "phone", accepted_as_empty=ERASED),
         _c("charge_type", "enum"),
-        _c("charge_code"), _c("description", required=False), _c("quantity", "quantity"),
-        _c("unit_rate", "quantity"), _c("amount", "money"), _c("invoice_total", "money"),
+        _c("charge_code"),
+        _c("description", required=False),
+        _c("quantity", "quantity"),
+        _c("unit_rate", "quantity"),
+        _c("amount", "money"),
+        _c("invoice_total", "money"),
     ),
     pseudonymized={"msisdn": "msisdn"},
-)  # fmt: skip
+)
 
 DEVICE_USAGE = TableSpec(
     name="device_usage",
     columns=(
-        _c("date", "date"), _c("msisdn", "phone"), _c("imei", required=False),
-        _c("voice_minutes", "quantity", empty_means_zero=True), _c("sms_count", "count", empty_means_zero=True),
+        _c("date", "date"),
+        _c("msisdn", "phone"),
+        _c("imei", required=False),
+        _c("voice_minutes", "quantity", empty_means_zero=True),
+        _c("sms_count", "count", empty_means_zero=True),
         _c("data_mb", "quantity", empty_means_zero=True),
         _c("roaming_voice_minutes", "quantity", empty_means_zero=True),
         _c("roaming_data_mb", "quantity", empty_means_zero=True),
     ),
     pseudonymized={"msisdn": "msisdn", "imei": "imei"},
-)  # fmt: skip
+)
 
 
 # ----------------------------------------------------------------------------------------
@@ -178,8 +220,11 @@ def reason_for_check(column: str, check: str) -> tuple[str, str]:
     if name in CHECK_REASONS:
         return CHECK_REASONS[name]
     if name == "isin":
-        allowed = {"line_status": LINE_STATUSES, "employment_status": EMPLOYMENT_STATUSES,
-                   "charge_type": CHARGE_TYPES}.get(column, [])  # fmt: skip
+        allowed = {
+            "line_status": LINE_STATUSES,
+            "employment_status": EMPLOYMENT_STATUSES,
+            "charge_type": CHARGE_TYPES,
+        }.get(column, [])
         return "bad_enum", "not one of the allowed values: " + ", ".join(allowed)
     if name == "str_matches" and column == "imei":
         return "bad_imei", "an IMEI must be exactly 15 digits"
@@ -191,19 +236,52 @@ def reason_for_check(column: str, check: str) -> tuple[str, str]:
 # Stored (pseudonymized) warehouse tables: what later stages may rely on.
 STORED_COLUMNS = {
     ROSTER.name: [
-        "msisdn", "carrier", "account_number", "plan_code", "features", "line_status", "line_status_date",
-        "employee_id", "department", "cost_center", "job_title", "manager_employee_id", "employment_status",
-        "termination_date", "vip", "device_make", "device_model", "imei",
+        "msisdn",
+        "carrier",
+        "account_number",
+        "plan_code",
+        "features",
+        "line_status",
+        "line_status_date",
+        "employee_id",
+        "department",
+        "cost_center",
+        "job_title",
+        "manager_employee_id",
+        "employment_status",
+        "termination_date",
+        "vip",
+        "device_make",
+        "device_model",
+        "imei",
     ],
     INVOICE_CHARGES.name: [
-        "invoice_number", "carrier", "account_number", "invoice_date", "period_start", "period_end", "msisdn",
-        "charge_type", "charge_code", "description", "quantity", "unit_rate", "amount", "invoice_total",
+        "invoice_number",
+        "carrier",
+        "account_number",
+        "invoice_date",
+        "period_start",
+        "period_end",
+        "msisdn",
+        "charge_type",
+        "charge_code",
+        "description",
+        "quantity",
+        "unit_rate",
+        "amount",
+        "invoice_total",
     ],
     DEVICE_USAGE.name: [
-        "date", "msisdn", "imei", "voice_minutes", "sms_count", "data_mb", "roaming_voice_minutes",
+        "date",
+        "msisdn",
+        "imei",
+        "voice_minutes",
+        "sms_count",
+        "data_mb",
+        "roaming_voice_minutes",
         "roaming_data_mb",
     ],
-}  # fmt: skip
+}
 # Which files of a drop feed which table (folder, file stem or None for every file), and the file types the
 # contract allows for each; a type needs a reader in reports/inputs/formats/.
 DROP_FILES = {

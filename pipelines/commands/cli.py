@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reports.layout import DataRoot, configured_data_root
-
-from schemas.names import InvalidName, validate_id, validate_month
 from schemas.clock import InvalidClock, pinned_today
+from schemas.names import InvalidName, validate_id, validate_month
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 MIN_SAMPLE_LINES, MAX_SAMPLE_LINES = 25, 500_000
@@ -102,8 +101,10 @@ def select_partitions(data_root: DataRoot, customers: list[str], months: list[st
     if customers:
         unregistered = [c for c in customers if not data_root.customer_file(c).is_file()]
         if unregistered:
-            raise UsageError(f"unknown customer(s): {', '.join(unregistered)} (no customers/<id>/customer.yaml under "
-                             f"{data_root.path})")  # fmt: skip
+            raise UsageError(
+                f"unknown customer(s): {', '.join(unregistered)} (no customers/<id>/customer.yaml under "
+                f"{data_root.path})"
+            )
         unknown = [c for c in customers if c not in available]
         if unknown:
             raise UsageError(f"no inbox drops for customer(s): {', '.join(unknown)} under {data_root.path / 'inbox'}")
@@ -120,7 +121,7 @@ def select_partitions(data_root: DataRoot, customers: list[str], months: list[st
 
 def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> list[str]:
     """The selected months plus the months of their savings history (history_months, the one statement of the rule;
-    tests/test_runner.py checks that the savings asset's partition mapping names the same months) that are in the
+    tests/assets/test_runner.py checks that the savings asset's partition mapping names the same months) that are in the
     inbox but not reconciled yet; in calendar order so history is built first."""
     from reports.rules.savings_rules import history_months
     from reports.warehouse.store import Warehouse
@@ -129,8 +130,11 @@ def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> 
     warehouse = Warehouse(data_root)
     months = set(selected)
     for month in selected:
-        months.update(m for m in history_months(month) if m != month
-                      and m in in_inbox and not warehouse.exists(customer_id, m, "line_month_usage"))  # fmt: skip
+        months.update(
+            m
+            for m in history_months(month)
+            if m != month and m in in_inbox and not warehouse.exists(customer_id, m, "line_month_usage")
+        )
     return sorted(months)
 
 
@@ -146,8 +150,8 @@ def worker_count(option: int | None) -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from reports.privacy import processing_log
     from pipelines.commands.keys import check_run_keys
+    from reports.privacy import processing_log
 
     started = time.monotonic()
     data_root = existing_data_root(args.data_root, inbox_elsewhere=s3_inbox())
@@ -163,29 +167,42 @@ def command_run(args: argparse.Namespace) -> int:
         except ValueError:
             detail = "a customer's key cannot be used"
         processing_log.append(
-            data_root.path, "run", customer=next(iter(plan)) if len(plan) == 1 else None, months=[], request=None,
-            counts={"customers": len(plan), "customer_months": 0, "failed": 0}, outcome="refused", detail=detail,
-        )  # fmt: skip
+            data_root.path,
+            "run",
+            customer=next(iter(plan)) if len(plan) == 1 else None,
+            months=[],
+            request=None,
+            counts={"customers": len(plan), "customer_months": 0, "failed": 0},
+            outcome="refused",
+            detail=detail,
+        )
         return 1
     prepare_environment(data_root)
     try:
         execution = execute(data_root, plan, workers)
     except Interrupted:
         processing_log.append(
-            data_root.path, "run", customer=next(iter(plan)) if len(plan) == 1 else None,
-            months=sorted({m for months in plan.values() for m in months}), request=None,
+            data_root.path,
+            "run",
+            customer=next(iter(plan)) if len(plan) == 1 else None,
+            months=sorted({m for months in plan.values() for m in months}),
+            request=None,
             counts={"customers": len(plan), "customer_months": sum(map(len, plan.values())), "failed": 0},
-            outcome="failed", detail="interrupted (Ctrl-C)",
-        )  # fmt: skip
+            outcome="failed",
+            detail="interrupted (Ctrl-C)",
+        )
         raise
     outcomes = execution.outcomes
     failed = [o for o in outcomes if not o.ok]
     processing_log.append(
-        data_root.path, "run", customer=next(iter(plan)) if len(plan) == 1 else None,
-        months=sorted({o.month for o in outcomes if o.month}), request=None,
+        data_root.path,
+        "run",
+        customer=next(iter(plan)) if len(plan) == 1 else None,
+        months=sorted({o.month for o in outcomes if o.month}),
+        request=None,
         counts={"customers": len(plan), "customer_months": len(outcomes), "failed": len(failed)},
         outcome="failed" if failed else "done",
-    )  # fmt: skip
+    )
     return report(execution, data_root, time.monotonic() - started)
 
 
@@ -196,20 +213,32 @@ class Execution:
     outcomes: list[RunOutcome]
 
 
-def execute_plan(data_root: DataRoot, plan: dict[str, list[str]], workers: int | None = None,
-                 tags: dict[str, str] | None = None) -> list[RunOutcome]:  # fmt: skip
+def execute_plan(
+    data_root: DataRoot, plan: dict[str, list[str]], workers: int | None = None, tags: dict[str, str] | None = None
+) -> list[RunOutcome]:
     """Run the planned customer-months (customer -> months), printing a line per run; their outcomes."""
     return execute(data_root, plan, workers, tags).outcomes
 
 
-def execute(data_root: DataRoot, plan: dict[str, list[str]], workers: int | None = None,
-            tags: dict[str, str] | None = None, display: "RunDisplay | None" = None) -> Execution:  # fmt: skip
+def execute(
+    data_root: DataRoot,
+    plan: dict[str, list[str]],
+    workers: int | None = None,
+    tags: dict[str, str] | None = None,
+    display: "RunDisplay | None" = None,
+) -> Execution:
     """Run the planned customer-months in worker processes (never more than there are customer-months). Ctrl-C
     stops the workers, marks their unfinished runs failed and raises Interrupted."""
     import signal
 
-    from pipelines.commands.runner import (RunInterrupted, fail_interrupted_runs, make_plan, run_stages, stop_workers,
-                                           worker_pool)  # fmt: skip
+    from pipelines.commands.runner import (
+        RunInterrupted,
+        fail_interrupted_runs,
+        make_plan,
+        run_stages,
+        stop_workers,
+        worker_pool,
+    )
 
     prepare_environment(data_root)
     runnable = {customer_id: sorted(months) for customer_id, months in plan.items() if months}
@@ -242,8 +271,9 @@ def outcomes_of(plan, results: dict) -> list[RunOutcome]:
     of the runs that failed (not of those then not run). A customer-month with a run not settled has none."""
     outcomes = []
     for customer_id, month in plan.customer_months():
-        own = sorted((run for run in plan.waits if run.customer_id == customer_id and run.month in ("", month)),
-                     key=plan.order)  # fmt: skip
+        own = sorted(
+            (run for run in plan.waits if run.customer_id == customer_id and run.month in ("", month)), key=plan.order
+        )
         if not all(run in results for run in own):
             continue
         failed = [run for run in own if not results[run].ok]
@@ -257,8 +287,10 @@ def plan_line(plan, workers: int) -> str:
     customer_months = plan.customer_months()
     months = sorted({month for _, month in customer_months})
     span = f" ({months[0]} to {months[-1]})" if len(months) > 1 else f" ({months[0]})" if months else ""
-    return (f"Plan: {len(customers)} customer(s), {len(customer_months)} customer-month(s){span}, "
-            f"{len(plan.waits)} runs, {workers} at a time")  # fmt: skip
+    return (
+        f"Plan: {len(customers)} customer(s), {len(customer_months)} customer-month(s){span}, "
+        f"{len(plan.waits)} runs, {workers} at a time"
+    )
 
 
 def duration(seconds: float) -> str:
@@ -301,8 +333,14 @@ class RunDisplay:
         if self.terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._live = Progress(TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                  console=self._rich_console(), transient=True)  # fmt: skip
+            self._live = Progress(
+                TextColumn("runs"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self._rich_console(),
+                transient=True,
+            )
             self._task = self._live.add_task("runs", total=self.total)
             self._live.start()
 
@@ -345,10 +383,10 @@ def _scoped(problem: str, customer_id: str, month: str) -> tuple[str, bool]:
     """A run's problem without the customer (and month) it starts with, since the FAILED line names them; and
     whether it is the customer's as a whole (it names the customer only: a contract, a key)."""
     if month and problem.startswith(f"{customer_id} {month}: "):
-        return problem[len(f"{customer_id} {month}: "):], False
+        return problem[len(f"{customer_id} {month}: ") :], False
     for prefix in (f"{customer_id}: ", f"customer {customer_id}: "):
         if problem.startswith(prefix):
-            return problem[len(prefix):], True
+            return problem[len(prefix) :], True
     return problem, not month
 
 
@@ -366,8 +404,10 @@ def failure_lines(plan, results: dict) -> list[str]:
             months = found.setdefault((run.customer_id, message), [])
             if not customers and run.month not in months:
                 months.append(run.month)
-    return [f"FAILED {customer_id}{' ' + ', '.join(months) if months else ''}: {message}"
-            for (customer_id, message), months in found.items()]  # fmt: skip
+    return [
+        f"FAILED {customer_id}{' ' + ', '.join(months) if months else ''}: {message}"
+        for (customer_id, message), months in found.items()
+    ]
 
 
 def report(execution: Execution, data_root: DataRoot, seconds: float) -> int:
@@ -376,8 +416,10 @@ def report(execution: Execution, data_root: DataRoot, seconds: float) -> int:
     failed = [o for o in outcomes if not o.ok]
     succeeded = [o for o in outcomes if o.ok]
     print()
-    print(f"Finished {len(execution.results)} runs in {duration(seconds)}: {len(succeeded)} customer-month(s) "
-          f"published, {len(failed)} failed.")  # fmt: skip
+    print(
+        f"Finished {len(execution.results)} runs in {duration(seconds)}: {len(succeeded)} customer-month(s) "
+        f"published, {len(failed)} failed."
+    )
     if succeeded:
         print(f"Published files are under {data_root.path / 'published'}/<customer>/<YYYY-MM>/:")
         for outcome in succeeded:
@@ -432,8 +474,16 @@ def command_reports_url(args: argparse.Namespace) -> int:
 
     for entry in manifest["files"]:
         link = store.link(object_key(customer_id, month, entry["name"]), args.expires)
-        processing_log.append(data_root.path, "link", customer=customer_id, months=[month], request=None,
-                              counts={"expires_seconds": args.expires}, outcome="done", detail=entry["name"])  # fmt: skip
+        processing_log.append(
+            data_root.path,
+            "link",
+            customer=customer_id,
+            months=[month],
+            request=None,
+            counts={"expires_seconds": args.expires},
+            outcome="done",
+            detail=entry["name"],
+        )
         print(f"{entry['name']}\t{link}")
     return 0
 
@@ -451,8 +501,10 @@ def command_ui(args: argparse.Namespace) -> int:
         print(f"marked {len(orphans)} run(s) failed: the tem process that ran them is gone")
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(REPOSITORY_ROOT / "workspace.yaml"), "-p", str(args.port)]
-    print(f"Dagster UI on http://127.0.0.1:{args.port} (data root {data_root.path}, DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
-          flush=True)  # fmt: skip
+    print(
+        f"Dagster UI on http://127.0.0.1:{args.port} (data root {data_root.path}, DAGSTER_HOME={os.environ['DAGSTER_HOME']})",
+        flush=True,
+    )
     os.chdir(REPOSITORY_ROOT)
     os.execv(command[0], command)
 
@@ -511,60 +563,108 @@ def package_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tem", description="Telecom expense management pipeline: reconcile carrier invoices against contracts "
+        prog="tem",
+        description="Telecom expense management pipeline: reconcile carrier invoices against contracts "
         "and measured usage, and publish per customer and month what to dispute and what to stop paying for.",
         epilog="example: tem sample-data && tem run    (then: tem <command> --help)",
-    )  # fmt: skip
+    )
     parser.add_argument("--version", action="version", version=f"tem {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     described = dict(formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    run = commands.add_parser("run", help="reconcile customer-months and publish their reports", epilog=RUN_EPILOG,
-                              description="Reconcile every selected customer-month (every inbox drop by default) "
-                              "and publish its reports.", **described)  # fmt: skip
-    run.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP + "; refused if it does not exist or holds "
-                     "neither inbox/ nor customers/")  # fmt: skip
+    run = commands.add_parser(
+        "run",
+        help="reconcile customer-months and publish their reports",
+        epilog=RUN_EPILOG,
+        description="Reconcile every selected customer-month (every inbox drop by default) and publish its reports.",
+        **described,
+    )
+    run.add_argument(
+        "--data-root",
+        metavar="DIR",
+        help=DATA_ROOT_HELP + "; refused if it does not exist or holds neither inbox/ nor customers/",
+    )
     run.add_argument("--customer", action="append", metavar="ID", help="only this customer, e.g. globex (repeatable)")
     run.add_argument("--month", action="append", metavar="YYYY-MM", help="only this billing month (repeatable)")
-    run.add_argument("--workers", type=int, metavar="N", help="runs at once, each worker in its own process "
-                     "(default: $TEM_WORKERS or the number of CPUs, never more than the customer-months; 1 runs "
-                     "everything in this process)")  # fmt: skip
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="runs at once, each worker in its own process "
+        "(default: $TEM_WORKERS or the number of CPUs, never more than the customer-months; 1 runs "
+        "everything in this process)",
+    )
     run.set_defaults(handler=command_run)
 
-    sample = commands.add_parser("sample-data", help="write a deterministic sample data root", epilog=SAMPLE_EPILOG,
-                                 description="Write a sample data root (customers/ and inbox/) with known problems "
-                                 "in it, and the results a run must give.", **described)  # fmt: skip
-    sample.add_argument("--data-root", metavar="DIR", help="where to write it (default: $TEM_DATA_ROOT or the "
-                        "bundled data/)")  # fmt: skip
-    sample.add_argument("--seed", type=int, default=20261, metavar="N",
-                        help="random seed: the same seed writes the same files (default 20261)")  # fmt: skip
-    sample.add_argument("--lines", type=int, default=None, metavar="N", help="scale customer globex up to N lines, "
-                        f"{MIN_SAMPLE_LINES} to {MAX_SAMPLE_LINES:,} (benchmarks; default: the small sample)")  # fmt: skip
-    sample.add_argument("--expected", metavar="DIR", help="where to write the expected results "
-                        "(default: <data root>-expected beside the data root)")  # fmt: skip
+    sample = commands.add_parser(
+        "sample-data",
+        help="write a deterministic sample data root",
+        epilog=SAMPLE_EPILOG,
+        description="Write a sample data root (customers/ and inbox/) with known problems "
+        "in it, and the results a run must give.",
+        **described,
+    )
+    sample.add_argument(
+        "--data-root", metavar="DIR", help="where to write it (default: $TEM_DATA_ROOT or the bundled data/)"
+    )
+    sample.add_argument(
+        "--seed",
+        type=int,
+        default=20261,
+        metavar="N",
+        help="random seed: the same seed writes the same files (default 20261)",
+    )
+    sample.add_argument(
+        "--lines",
+        type=int,
+        default=None,
+        metavar="N",
+        help="scale customer globex up to N lines, "
+        f"{MIN_SAMPLE_LINES} to {MAX_SAMPLE_LINES:,} (benchmarks; default: the small sample)",
+    )
+    sample.add_argument(
+        "--expected",
+        metavar="DIR",
+        help="where to write the expected results (default: <data root>-expected beside the data root)",
+    )
     sample.set_defaults(handler=command_sample_data)
 
-    reports = commands.add_parser("reports", help="delivered reports: download links",
-                                  description="Delivered reports.").add_subparsers(dest="reports", required=True)
-    url = reports.add_parser("url", help="print download links for a customer-month's delivered files",
-                             description="Print a download link for each delivered file of one customer-month.",
-                             epilog=URL_EPILOG, **described)  # fmt: skip
+    reports = commands.add_parser(
+        "reports", help="delivered reports: download links", description="Delivered reports."
+    ).add_subparsers(dest="reports", required=True)
+    url = reports.add_parser(
+        "url",
+        help="print download links for a customer-month's delivered files",
+        description="Print a download link for each delivered file of one customer-month.",
+        epilog=URL_EPILOG,
+        **described,
+    )
     url.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     url.add_argument("--customer", required=True, metavar="ID", help="the customer, e.g. globex")
     url.add_argument("--month", required=True, metavar="YYYY-MM", help="the billing month, e.g. 2026-09")
-    url.add_argument("--expires", type=int, default=3600, metavar="SECONDS",
-                     help="how long each link opens its file, 1 to 604800 (7 days; default 3600)")  # fmt: skip
+    url.add_argument(
+        "--expires",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how long each link opens its file, 1 to 604800 (7 days; default 3600)",
+    )
     url.set_defaults(handler=command_reports_url)
 
-    from pipelines.commands import keys as key_commands, privacy as privacy_commands
+    from pipelines.commands import keys as key_commands
+    from pipelines.commands import privacy as privacy_commands
 
     privacy_commands.add_parsers(commands, resolve_data_root)
     privacy_commands.add_customer_parser(commands, resolve_data_root)
     key_commands.add_parsers(commands, resolve_data_root)
 
-    ui = commands.add_parser("ui", help="open the Dagster UI on a data root", epilog=UI_EPILOG,
-                             description="Start the Dagster UI (dagster dev: webserver and daemon) on a data root.",
-                             **described)  # fmt: skip
+    ui = commands.add_parser(
+        "ui",
+        help="open the Dagster UI on a data root",
+        epilog=UI_EPILOG,
+        description="Start the Dagster UI (dagster dev: webserver and daemon) on a data root.",
+        **described,
+    )
     ui.add_argument("--data-root", metavar="DIR", help=DATA_ROOT_HELP)
     ui.add_argument("--port", type=int, default=3000, metavar="N", help="the port to serve on (default 3000)")
     ui.set_defaults(handler=command_ui)

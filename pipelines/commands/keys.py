@@ -20,8 +20,8 @@ import argparse
 import os
 import sys
 
-from reports.privacy import processing_log
 from reports.layout import DataRoot
+from reports.privacy import processing_log
 from schemas.names import validate_id
 
 KEY_OPERATION_TAG = "tem/key_operation"
@@ -55,10 +55,24 @@ def _detail(problem: Exception | str) -> str:
         return type(problem).__name__ if isinstance(problem, Exception) else "refused"
 
 
-def _log(data_root: DataRoot, outcome: str, counts: dict[str, int], detail: Exception | str | None = None,
-         customer: str | None = None, months: list[str] | None = None) -> None:  # fmt: skip
-    processing_log.append(data_root.path, "key_rotate", customer=customer, months=months or [], request=None,
-                          counts=counts, outcome=outcome, detail=None if detail is None else _detail(detail))  # fmt: skip
+def _log(
+    data_root: DataRoot,
+    outcome: str,
+    counts: dict[str, int],
+    detail: Exception | str | None = None,
+    customer: str | None = None,
+    months: list[str] | None = None,
+) -> None:
+    processing_log.append(
+        data_root.path,
+        "key_rotate",
+        customer=customer,
+        months=months or [],
+        request=None,
+        counts=counts,
+        outcome=outcome,
+        detail=None if detail is None else _detail(detail),
+    )
 
 
 def _master_key(name: str) -> bytes:
@@ -66,10 +80,16 @@ def _master_key(name: str) -> bytes:
 
     value = os.environ.get(name)
     if value is None:
-        raise Refused(f"{name} is not set: {name} must hold " + (
-            "the current master key (rotation needs it set; the development key .secrets/master.key is not rotated, "
-            "see docs/keys.md)" if name == "TEM_MASTER_KEY" else "the new master key (64 hexadecimal characters)"
-        ) + "; nothing was rotated")  # fmt: skip
+        raise Refused(
+            f"{name} is not set: {name} must hold "
+            + (
+                "the current master key (rotation needs it set; the development key .secrets/master.key is not rotated, "
+                "see docs/keys.md)"
+                if name == "TEM_MASTER_KEY"
+                else "the new master key (64 hexadecimal characters)"
+            )
+            + "; nothing was rotated"
+        )
     return parse_master_key(value, name)
 
 
@@ -83,16 +103,19 @@ def command_rotate(args: argparse.Namespace, data_root: DataRoot) -> int:
     except Exception as problem:  # noqa: BLE001 - every refusal is logged, then reported in one line
         _log(data_root, "refused", {"customers": len(keys.keyring_customers(data_root))}, problem)
         raise
-    _log(data_root, rotation.outcome, {"customers": rotation.customers},
-         None if rotation.outcome == "done" and rotation.message.startswith("rotated") else rotation.message)  # fmt: skip
+    _log(
+        data_root,
+        rotation.outcome,
+        {"customers": rotation.customers},
+        None if rotation.outcome == "done" and rotation.message.startswith("rotated") else rotation.message,
+    )
     print(rotation.message)
     return 0
 
 
 def command_migrate(args: argparse.Namespace, data_root: DataRoot) -> int:
-    from reports.privacy import keys
-
     from pipelines.commands.cli import worker_count
+    from reports.privacy import keys
 
     selected = [validate_id(c) for c in args.customer or []]
     workers = worker_count(args.workers)  # a usage error, before anything is done
@@ -100,21 +123,28 @@ def command_migrate(args: argparse.Namespace, data_root: DataRoot) -> int:
         setting = os.environ.get("TEM_MASTER_KEY")
         master_key = keys.resolve_master_key(data_root, setting, create_dev_key=False)
         if keys.rotation_pending(data_root):
-            raise Refused("a key rotation is in progress or was interrupted: run `tem keys rotate` again to finish "
-                          "it first; nothing was migrated")  # fmt: skip
+            raise Refused(
+                "a key rotation is in progress or was interrupted: run `tem keys rotate` again to finish "
+                "it first; nothing was migrated"
+            )
         todo = sorted(set(keys.legacy_customers(data_root)) | set(keys.pending_migrations(data_root)))
         if selected:
             todo = [c for c in todo if c in selected]
         plan: dict[str, list[str]] = {}
         for customer_id in todo:
             pending = keys.migration_pending(data_root, customer_id)
-            months = (keys.migration_months(data_root, customer_id) if pending
-                      else keys.warehouse_months(data_root, customer_id))  # fmt: skip
+            months = (
+                keys.migration_months(data_root, customer_id)
+                if pending
+                else keys.warehouse_months(data_root, customer_id)
+            )
             missing = [m for m in months if not data_root.drop_dir(customer_id, m).is_dir()]
             if missing:
-                raise Refused(f"customer {customer_id}: warehouse month(s) {', '.join(missing)} have no inbox drop to "
-                              f"rebuild them from; restore inbox/{customer_id}/<month> or remove "
-                              f"warehouse/{customer_id}/<month>, then run again; nothing was migrated")  # fmt: skip
+                raise Refused(
+                    f"customer {customer_id}: warehouse month(s) {', '.join(missing)} have no inbox drop to "
+                    f"rebuild them from; restore inbox/{customer_id}/<month> or remove "
+                    f"warehouse/{customer_id}/<month>, then run again; nothing was migrated"
+                )
             if keys.key_path(data_root, customer_id).exists():  # created by an interrupted migration
                 if master_key is None:
                     raise keys.KeyRefused(customer_id, "TEM_MASTER_KEY is not set; set it to open its data key")
@@ -141,8 +171,8 @@ def command_migrate(args: argparse.Namespace, data_root: DataRoot) -> int:
 def _migrate(data_root: DataRoot, customer_id: str, months: list[str], master_key: bytes, workers: int) -> None:
     """One customer: its key, the journal (the commit), the warehouse removed, the key recorded, every month rebuilt,
     the journal removed. Killed anywhere after the journal, the same command resumes at the removal."""
-    from reports.privacy import erasure, keys
     from pipelines.commands.cli import execute_plan
+    from reports.privacy import erasure, keys
 
     with erasure.customer_lock(data_root, customer_id):
         data_key = keys.create_customer_key(data_root, customer_id, master_key)
@@ -158,35 +188,49 @@ def _migrate(data_root: DataRoot, customer_id: str, months: list[str], master_ke
             for outcome in outcomes:
                 for problem in dict.fromkeys(outcome.problems):
                     print(f"FAILED {outcome.label}: {problem}", file=sys.stderr)
-            _log(data_root, "failed", {"customer_months": len(months), "failed": len(failed)},
-                 f"rebuild of {', '.join(failed)} failed; run the same command again", customer_id, months)  # fmt: skip
-            raise Refused(f"customer {customer_id}: its new data key is in place but the rebuild of {', '.join(failed)} "
-                          "failed; fix that month's input and run `tem keys migrate` again")  # fmt: skip
+            _log(
+                data_root,
+                "failed",
+                {"customer_months": len(months), "failed": len(failed)},
+                f"rebuild of {', '.join(failed)} failed; run the same command again",
+                customer_id,
+                months,
+            )
+            raise Refused(
+                f"customer {customer_id}: its new data key is in place but the rebuild of {', '.join(failed)} "
+                "failed; fix that month's input and run `tem keys migrate` again"
+            )
         erasure.crash_point("migrate-rebuilt")
         _log(data_root, "done", {"customer_months": len(months)}, "migrated to its own data key", customer_id, months)
         keys.end_migration(data_root, customer_id)
-    print(f"customer {customer_id}: migrated to its own data key; rebuilt {len(months)} month(s) "
-          f"({', '.join(months)}) from the inbox")  # fmt: skip
+    print(
+        f"customer {customer_id}: migrated to its own data key; rebuilt {len(months)} month(s) "
+        f"({', '.join(months)}) from the inbox"
+    )
 
 
 def add_parsers(commands, resolve_data_root) -> None:
     parser = commands.add_parser(
-        "keys", help="the customers' data keys: rotate the master key, migrate an older data root (docs/keys.md)",
+        "keys",
+        help="the customers' data keys: rotate the master key, migrate an older data root (docs/keys.md)",
         description="Each customer's data key is stored only wrapped under the master key (TEM_MASTER_KEY).",
-    )  # fmt: skip
+    )
     keys_commands = parser.add_subparsers(dest="keys", required=True)
 
     rotate = keys_commands.add_parser(
-        "rotate", help="re-wrap every customer's data key under TEM_NEW_MASTER_KEY, all or nothing",
+        "rotate",
+        help="re-wrap every customer's data key under TEM_NEW_MASTER_KEY, all or nothing",
         epilog="example: TEM_MASTER_KEY=<current> TEM_NEW_MASTER_KEY=<new> tem keys rotate --data-root /srv/tem",
-    )  # fmt: skip
+    )
     rotate.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
     rotate.set_defaults(keys_handler=command_rotate)
 
     migrate = keys_commands.add_parser(
-        "migrate", help="give customers whose warehouse predates per-customer data keys a key of their own and "
-        "rebuild their warehouse from the inbox", epilog="example: tem keys migrate --data-root /srv/tem",
-    )  # fmt: skip
+        "migrate",
+        help="give customers whose warehouse predates per-customer data keys a key of their own and "
+        "rebuild their warehouse from the inbox",
+        epilog="example: tem keys migrate --data-root /srv/tem",
+    )
     migrate.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
     migrate.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable)")
     migrate.add_argument("--workers", type=int, metavar="N", help="runs at once for the rebuild (as tem run)")

@@ -25,8 +25,8 @@ import os
 import sys
 from pathlib import Path
 
-from reports.privacy import processing_log
 from reports.layout import DataRoot
+from reports.privacy import processing_log
 from schemas.names import InvalidName, validate_id
 
 REQUEST_TAG = "tem/privacy_request"
@@ -47,7 +47,9 @@ def _customer(data_root: DataRoot, customer_id: str):
         raise Refused(str(problem)) from None
     path = data_root.customer_file(customer_id)
     if not path.is_file():
-        raise Refused(f"unknown customer {customer_id!r}: no customers/{customer_id}/customer.yaml under {data_root.path}")
+        raise Refused(
+            f"unknown customer {customer_id!r}: no customers/{customer_id}/customer.yaml under {data_root.path}"
+        )
     try:
         return load_customer_settings(path, f"customers/{customer_id}/customer.yaml")
     except ContractError as problem:
@@ -82,8 +84,9 @@ def command_export(args: argparse.Namespace, data_root: DataRoot) -> int:
         settings = _customer(data_root, args.customer)
         selector = make_selector(args.employee, args.msisdn, settings.region)
         holdings = holdings_by_month(data_root, args.customer, selector, settings.region)
-        content, subject = build_export(data_root, args.customer, selector, settings.region, settings.currency,
-                                        holdings, request)  # fmt: skip
+        content, subject = build_export(
+            data_root, args.customer, selector, settings.region, settings.currency, holdings, request
+        )
         out = Path(args.out).expanduser().resolve()
         if out.is_relative_to(data_root.path):
             raise Refused("--out must be outside the data root (the archive holds the subject's identifiers)")
@@ -96,7 +99,10 @@ def command_export(args: argparse.Namespace, data_root: DataRoot) -> int:
     _log(data_root, "export", args.customer, months, request, subject["rows"], outcome)
     if not subject["data_held"]:
         print("no data held for this subject")
-    print(f"export of {len(months)} month(s) written to {out}: " + ", ".join(f"{n} {k}" for k, n in subject["rows"].items()))
+    print(
+        f"export of {len(months)} month(s) written to {out}: "
+        + ", ".join(f"{n} {k}" for k, n in subject["rows"].items())
+    )
     return 0
 
 
@@ -130,8 +136,11 @@ def command_erase(args: argparse.Namespace, data_root: DataRoot) -> int:
         if args.dry_run:
             for month in changed:
                 print(f"{args.customer} {month.month}: " + ", ".join(f"{k} {v}" for k, v in month.counts.items()))
-            print(f"dry run: would erase " + ", ".join(f"{k} {v}" for k, v in counts.items())
-                  + f" in {len(changed)} month(s); nothing was changed")  # fmt: skip
+            print(
+                "dry run: would erase "
+                + ", ".join(f"{k} {v}" for k, v in counts.items())
+                + f" in {len(changed)} month(s); nothing was changed"
+            )
             return 0
         if not changed and resumed:
             print(f"the interrupted erasure of {args.customer} is complete; nothing else to erase")
@@ -147,15 +156,19 @@ def command_erase(args: argparse.Namespace, data_root: DataRoot) -> int:
             _log(data_root, "erase", args.customer, [], request, {}, "refused", "the customer's key cannot be used")
             raise Refused(key_problems[0])
         try:
-            erasure.stage_and_commit(data_root, args.customer, journal, changed, request,
-                                     months=data_root.months(args.customer))  # fmt: skip
+            erasure.stage_and_commit(
+                data_root, args.customer, journal, changed, request, months=data_root.months(args.customer)
+            )
         except Exception as problem:  # noqa: BLE001 - staged files are gone, the inbox is as it was
             _log(data_root, "erase", args.customer, [m.month for m in changed], request, {}, "refused", problem)
             raise
         erasure.crash_point("committed")
         _finish(data_root, journal, counts)
-    print(f"erased from {args.customer}: " + ", ".join(f"{k} {v}" for k, v in counts.items())
-          + f" in {len(changed)} month(s); every month held was rebuilt")  # fmt: skip
+    print(
+        f"erased from {args.customer}: "
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f" in {len(changed)} month(s); every month held was rebuilt"
+    )
     return 0
 
 
@@ -169,10 +182,20 @@ def _finish(data_root: DataRoot, journal, counts: dict[str, int] | None = None) 
     erasure.crash_point("removed")
     failed = rebuild(data_root, journal.customer_id, months, {REQUEST_TAG: request, OPERATION_TAG: "erase"})
     if failed:
-        _log(data_root, "erase", journal.customer_id, months, request, journal.counts(), "failed",
-             f"rebuild of {', '.join(failed)} failed; run the same command again")  # fmt: skip
-        raise Refused(f"the inbox is erased but the rebuild of {journal.customer_id} {', '.join(failed)} failed; "
-                      "fix that month's input and run the same command again")  # fmt: skip
+        _log(
+            data_root,
+            "erase",
+            journal.customer_id,
+            months,
+            request,
+            journal.counts(),
+            "failed",
+            f"rebuild of {', '.join(failed)} failed; run the same command again",
+        )
+        raise Refused(
+            f"the inbox is erased but the rebuild of {journal.customer_id} {', '.join(failed)} failed; "
+            "fix that month's input and run the same command again"
+        )
     erasure.crash_point("rebuilt")
     _log(data_root, "erase", journal.customer_id, months, request, counts or journal.counts(), "done")
     journal.forget()
@@ -214,8 +237,16 @@ def command_log(args: argparse.Namespace, data_root: DataRoot) -> int:
     return processing_log.command_log(data_root.path, customer, args.verify)
 
 
-def _log(data_root: DataRoot, action: str, customer_id: str | None, months: list[str], request: str | None,
-         counts: dict[str, int], outcome: str, problem: Exception | str | None = None) -> None:  # fmt: skip
+def _log(
+    data_root: DataRoot,
+    action: str,
+    customer_id: str | None,
+    months: list[str],
+    request: str | None,
+    counts: dict[str, int],
+    outcome: str,
+    problem: Exception | str | None = None,
+) -> None:
     detail = None
     if problem is not None:
         detail = str(problem).splitlines()[0] if str(problem) else type(problem).__name__
@@ -227,42 +258,61 @@ def _log(data_root: DataRoot, action: str, customer_id: str | None, months: list
         request = _request(request)
     except Refused:
         request = None
-    processing_log.append(data_root.path, action, customer=_logged_customer(customer_id), months=months,
-                          request=request, counts=counts, outcome=outcome, detail=detail)  # fmt: skip
+    processing_log.append(
+        data_root.path,
+        action,
+        customer=_logged_customer(customer_id),
+        months=months,
+        request=request,
+        counts=counts,
+        outcome=outcome,
+        detail=detail,
+    )
 
 
 def add_parsers(commands, resolve_data_root) -> None:
     privacy = commands.add_parser(
-        "privacy", help="data-subject requests and the processing log (docs/privacy.md)",
+        "privacy",
+        help="data-subject requests and the processing log (docs/privacy.md)",
         description="Answer the controller's instructions about a person: export what is held, erase them; show "
         "and verify the processing log.",
-    ).add_subparsers(dest="privacy", required=True)  # fmt: skip
+    ).add_subparsers(dest="privacy", required=True)
 
     def subject_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
         parser.add_argument("--customer", required=True, metavar="ID", help="the customer (controller), e.g. globex")
         who = parser.add_mutually_exclusive_group(required=True)
         who.add_argument("--employee", metavar="E", help="the subject's employee id, e.g. E11116")
-        who.add_argument("--msisdn", metavar="N", help="a phone number of the subject's, any format, e.g. '(512) 909-1505'")
+        who.add_argument(
+            "--msisdn", metavar="N", help="a phone number of the subject's, any format, e.g. '(512) 909-1505'"
+        )
 
-    export = privacy.add_parser("export", help="write everything held about a person to a ZIP archive",
-                                epilog="example: tem privacy export --customer globex --employee E11116 "
-                                       "--out /tmp/E11116.zip --request DSR-2026-0042")  # fmt: skip
+    export = privacy.add_parser(
+        "export",
+        help="write everything held about a person to a ZIP archive",
+        epilog="example: tem privacy export --customer globex --employee E11116 "
+        "--out /tmp/E11116.zip --request DSR-2026-0042",
+    )
     subject_options(export)
-    export.add_argument("--out", required=True, metavar="FILE.zip", help="where to write the archive (outside the data root)")
+    export.add_argument(
+        "--out", required=True, metavar="FILE.zip", help="where to write the archive (outside the data root)"
+    )
     export.add_argument("--request", metavar="REF", help="the controller's request reference, e.g. DSR-2026-0042")
     export.set_defaults(privacy_handler=command_export)
 
-    erase = privacy.add_parser("erase", help="erase a person from every month held, everywhere",
-                               epilog="example: tem privacy erase --customer globex --msisdn +15129091505 "
-                                      "--request DSR-2026-0043 --dry-run")  # fmt: skip
+    erase = privacy.add_parser(
+        "erase",
+        help="erase a person from every month held, everywhere",
+        epilog="example: tem privacy erase --customer globex --msisdn +15129091505 --request DSR-2026-0043 --dry-run",
+    )
     subject_options(erase)
     erase.add_argument("--request", required=True, metavar="REF", help="the controller's request reference")
     erase.add_argument("--dry-run", action="store_true", help="print what would be erased per month and change nothing")
     erase.set_defaults(privacy_handler=command_erase)
 
-    log = privacy.add_parser("log", help="show or verify the processing log",
-                             epilog="example: tem privacy log --customer globex --verify")
+    log = privacy.add_parser(
+        "log", help="show or verify the processing log", epilog="example: tem privacy log --customer globex --verify"
+    )
     log.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
     log.add_argument("--customer", metavar="ID", help="only this customer's records")
     log.add_argument("--verify", action="store_true", help="check the hash chain; exit 1 naming the first bad record")
@@ -277,26 +327,38 @@ def add_parsers(commands, resolve_data_root) -> None:
             print(f"tem privacy {args.privacy}: {message}", file=sys.stderr)
             return 1
 
-    record = privacy.add_parser("record", help="print the record of processing (GDPR Art. 30(2)) as Markdown",
-                                description="Built from the configuration (customer.yaml, contracts, delivery and key "
-                                "settings, provider.yaml): one section per customer (controller).",
-                                epilog="example: tem privacy record --customer globex > globex-record.md")  # fmt: skip
+    record = privacy.add_parser(
+        "record",
+        help="print the record of processing (GDPR Art. 30(2)) as Markdown",
+        description="Built from the configuration (customer.yaml, contracts, delivery and key "
+        "settings, provider.yaml): one section per customer (controller).",
+        epilog="example: tem privacy record --customer globex > globex-record.md",
+    )
     record.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
-    record.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable; default: all)")
+    record.add_argument(
+        "--customer", action="append", metavar="ID", help="only this customer (repeatable; default: all)"
+    )
     record.set_defaults(privacy_handler=command_record)
 
     for parser in (export, erase, log, record):
         parser.set_defaults(handler=run)
 
-    purge = privacy.add_parser("purge", help="delete every customer-month older than the customer's retention_months",
-                               description="Retention: a billing month more than retention_months (customer.yaml, "
-                               "default 24) months before the as-of date's month is deleted everywhere: inbox, "
-                               "warehouse, published folder, delivery target, scratch and its Dagster runs.",
-                               epilog="example: tem privacy purge --customer globex --as-of 2026-10-15 --dry-run")  # fmt: skip
+    purge = privacy.add_parser(
+        "purge",
+        help="delete every customer-month older than the customer's retention_months",
+        description="Retention: a billing month more than retention_months (customer.yaml, "
+        "default 24) months before the as-of date's month is deleted everywhere: inbox, "
+        "warehouse, published folder, delivery target, scratch and its Dagster runs.",
+        epilog="example: tem privacy purge --customer globex --as-of 2026-10-15 --dry-run",
+    )
     purge.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
-    purge.add_argument("--customer", action="append", metavar="ID", help="only this customer (repeatable; default: all)")
+    purge.add_argument(
+        "--customer", action="append", metavar="ID", help="only this customer (repeatable; default: all)"
+    )
     purge.add_argument("--as-of", metavar="YYYY-MM-DD", help="the date retention is counted from (default: today)")
-    purge.add_argument("--dry-run", action="store_true", help="print what would be deleted per customer-month, change nothing")
+    purge.add_argument(
+        "--dry-run", action="store_true", help="print what would be deleted per customer-month, change nothing"
+    )
     purge.set_defaults(handler=lambda args: _run_lifecycle(args, resolve_data_root, command_purge, "tem privacy purge"))
 
 
@@ -326,8 +388,9 @@ def _lifecycle_store(data_root: DataRoot, action: str, customers: list[str] | No
     except Exception as problem:
         if logged:
             customers = customers or []
-            lifecycle.record(data_root, action, customers[0] if len(set(customers)) == 1 else None, [], {}, "refused",
-                             problem)  # fmt: skip
+            lifecycle.record(
+                data_root, action, customers[0] if len(set(customers)) == 1 else None, [], {}, "refused", problem
+            )
         raise
 
 
@@ -340,8 +403,9 @@ def command_purge(args: argparse.Namespace, data_root: DataRoot) -> int:
     except lifecycle.LifecycleUsage as problem:
         if not args.dry_run:
             customers = args.customer or []
-            lifecycle.record(data_root, "purge", customers[0] if len(set(customers)) == 1 else None, [], {},
-                             "refused", problem)  # fmt: skip
+            lifecycle.record(
+                data_root, "purge", customers[0] if len(set(customers)) == 1 else None, [], {}, "refused", problem
+            )
         raise
     store = _lifecycle_store(data_root, "purge", args.customer, logged=not args.dry_run)
     history = lifecycle.LazyHistory(lambda: open_history(data_root))
@@ -351,8 +415,10 @@ def command_purge(args: argparse.Namespace, data_root: DataRoot) -> int:
         history.close()
     if not args.dry_run:
         if result.purged:
-            print(f"purged {result.customer_months} customer-month(s) of {len(result.purged)} customer(s) expired as "
-                  f"of {as_of.isoformat()}")  # fmt: skip
+            print(
+                f"purged {result.customer_months} customer-month(s) of {len(result.purged)} customer(s) expired as "
+                f"of {as_of.isoformat()}"
+            )
         else:
             print(f"nothing to purge: no customer-month is expired as of {as_of.isoformat()}")
     return 0
@@ -371,9 +437,11 @@ def command_offboard(args: argparse.Namespace, data_root: DataRoot) -> int:
     if done.already:
         return 0
     deleted = done.content["deleted"]
-    print(f"offboarded {args.customer}: {deleted['data_root']['files']} files ({deleted['data_root']['bytes']} bytes), "
-          f"{deleted['delivery']['objects']} delivered objects, {deleted['dagster']['runs']} Dagster runs and the "
-          f"customer partition deleted; key destroyed: {'yes' if deleted['key_destroyed'] else 'no'}")  # fmt: skip
+    print(
+        f"offboarded {args.customer}: {deleted['data_root']['files']} files ({deleted['data_root']['bytes']} bytes), "
+        f"{deleted['delivery']['objects']} delivered objects, {deleted['dagster']['runs']} Dagster runs and the "
+        f"customer partition deleted; key destroyed: {'yes' if deleted['key_destroyed'] else 'no'}"
+    )
     print(f"deletion certificate: {done.certificate}")
     return 0
 
@@ -381,20 +449,27 @@ def command_offboard(args: argparse.Namespace, data_root: DataRoot) -> int:
 def add_customer_parser(commands, resolve_data_root) -> None:
     """`tem customer offboard --customer ID --confirm ID [--return-to DIR] [--data-root DIR]`."""
     customer = commands.add_parser(
-        "customer", help="a customer's lifecycle (docs/privacy.md, Offboarding)",
+        "customer",
+        help="a customer's lifecycle (docs/privacy.md, Offboarding)",
         description="Offboard a customer: return its files, delete everything of it, keep a deletion certificate.",
-    ).add_subparsers(dest="customer_command", required=True)  # fmt: skip
+    ).add_subparsers(dest="customer_command", required=True)
     offboard = customer.add_parser(
-        "offboard", help="return a customer's files, then delete everything of it, with a deletion certificate",
+        "offboard",
+        help="return a customer's files, then delete everything of it, with a deletion certificate",
         epilog="example: tem customer offboard --customer globex --confirm globex --return-to /secure/return",
-    )  # fmt: skip
+    )
     offboard.add_argument("--data-root", help="data root folder (default: $TEM_DATA_ROOT or the bundled data/)")
     offboard.add_argument("--customer", required=True, metavar="ID", help="the customer to offboard")
     offboard.add_argument("--confirm", required=True, metavar="ID", help="the customer id again, to confirm")
-    offboard.add_argument("--return-to", metavar="DIR", help="first write DIR/<ID>-return.zip (outside the data root) "
-                          "with every file the customer delivered and every file published for it")  # fmt: skip
-    offboard.set_defaults(handler=lambda args: _run_lifecycle(args, resolve_data_root, command_offboard,
-                                                              "tem customer offboard"))  # fmt: skip
+    offboard.add_argument(
+        "--return-to",
+        metavar="DIR",
+        help="first write DIR/<ID>-return.zip (outside the data root) "
+        "with every file the customer delivered and every file published for it",
+    )
+    offboard.set_defaults(
+        handler=lambda args: _run_lifecycle(args, resolve_data_root, command_offboard, "tem customer offboard")
+    )
 
 
 def open_history(data_root: DataRoot):

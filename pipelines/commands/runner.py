@@ -85,8 +85,14 @@ class Plan:
         customer-month and its customer's own (the contracts). Not a fact of the asset graph, a choice: a run with
         its own month's inputs missing can only fail, while one whose other months are missing says so itself
         (savings without their history, a trend without a month)."""
-        return sorted((before for before in self.waits[run]
-                       if before.customer_id == run.customer_id and before.month in ("", run.month)), key=self.order)  # fmt: skip
+        return sorted(
+            (
+                before
+                for before in self.waits[run]
+                if before.customer_id == run.customer_id and before.month in ("", run.month)
+            ),
+            key=self.order,
+        )
 
     def customer_months(self) -> list[tuple[str, str]]:
         return sorted({(run.customer_id, run.month) for run in self.waits if run.month})
@@ -102,8 +108,9 @@ def stage_assets(defs=None) -> list[tuple[str, frozenset]]:
     return [(stage.name, frozenset(stage.selection.resolve(graph))) for stage in RUN_STAGES]
 
 
-def derive_plan(graph, stages: list[tuple[str, frozenset]], plan: dict[str, list[str]],
-                tags: dict[str, str] | None = None) -> Plan:  # fmt: skip
+def derive_plan(
+    graph, stages: list[tuple[str, frozenset]], plan: dict[str, list[str]], tags: dict[str, str] | None = None
+) -> Plan:
     """The runs of every stage for every planned customer (its per-customer stages) and customer-month, each with
     the runs it waits for: for each asset of its stage and each parent of that asset materialized by another run,
     the parent partitions the asset graph's partition mapping names for the run's partition, and the planned runs
@@ -135,7 +142,7 @@ def derive_plan(graph, stages: list[tuple[str, frozenset]], plan: dict[str, list
     refused: dict[StageRun, str] = {}
     for customer_id, months in plan.items():
         for name, _ in stages:
-            for month in (sorted(months) if per_month[name] else [""]):
+            for month in sorted(months) if per_month[name] else [""]:
                 run = runs[(name, customer_id, month)] = StageRun(customer_id, month, name, run_tags)
                 if month and (problem := month_outside_partitions(month)):
                     refused[run] = problem
@@ -159,7 +166,9 @@ def derive_plan(graph, stages: list[tuple[str, frozenset]], plan: dict[str, list
     try:
         tuple(TopologicalSorter(waits).static_order())
     except CycleError as cycle:
-        raise ValueError(f"the stages make runs wait for each other in a cycle: {[r.label for r in cycle.args[1]]}") from None
+        raise ValueError(
+            f"the stages make runs wait for each other in a cycle: {[r.label for r in cycle.args[1]]}"
+        ) from None
     return Plan(tuple(name for name, _ in stages), waits, refused)
 
 
@@ -213,7 +222,11 @@ def in_order(plan: Plan) -> list[StageRun]:
 
 
 # Dagster's own wrappers around the error an asset raised: the message worth showing is the cause's
-WRAPPER_ERRORS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "DagsterExecutionInterruptedError"}
+WRAPPER_ERRORS = {
+    "DagsterExecutionStepExecutionError",
+    "DagsterUserCodeExecutionError",
+    "DagsterExecutionInterruptedError",
+}
 
 
 def _innermost(error):
@@ -227,7 +240,7 @@ def _first_line(error) -> str:
     prefix = f"{error.cls_name}: " if error.cls_name else ""
     for qualified in (f"dagster._core.definitions.events.{prefix}", f"dagster._core.errors.{prefix}", prefix):
         if message.startswith(qualified):
-            message = message[len(qualified):]
+            message = message[len(qualified) :]
     return message.splitlines()[0].strip() if message else ""
 
 
@@ -325,11 +338,18 @@ def fail_orphaned_runs(instance, reason: str = GONE, also: tuple[str, ...] = ())
     from dagster import DagsterRunStatus, RunsFilter
 
     # NOT_STARTED too: a run execute_in_process created and had not started when its process was killed
-    in_progress = [DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
-                   DagsterRunStatus.CANCELING]  # fmt: skip
+    in_progress = [
+        DagsterRunStatus.NOT_STARTED,
+        DagsterRunStatus.STARTING,
+        DagsterRunStatus.STARTED,
+        DagsterRunStatus.CANCELING,
+    ]
     records = instance.get_run_records(RunsFilter(statuses=in_progress, tags={HOST_TAG: socket.gethostname()}))
-    orphans = [r.dagster_run for r in records
-               if r.dagster_run.tags.get(PROCESS_TAG, "") in also or not process_alive(r.dagster_run.tags.get(PROCESS_TAG, ""))]  # fmt: skip
+    orphans = [
+        r.dagster_run
+        for r in records
+        if r.dagster_run.tags.get(PROCESS_TAG, "") in also or not process_alive(r.dagster_run.tags.get(PROCESS_TAG, ""))
+    ]
     for run in orphans:
         instance.report_run_failed(run, reason)
     return [run.run_id for run in orphans]
@@ -421,9 +441,12 @@ def run_stage(run: StageRun) -> StageResult:
         raise RunInterrupted(result.run_id)  # Dagster recorded the run as failed; the command stops here
     failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
     ok = result.success and not failed_checks
-    problems = [] if ok else failure_messages(result) + [
-        f"check {c.check_name} on {c.asset_key.to_user_string()} failed" for c in failed_checks
-    ]
+    problems = (
+        []
+        if ok
+        else failure_messages(result)
+        + [f"check {c.check_name} on {c.asset_key.to_user_string()} failed" for c in failed_checks]
+    )
     return StageResult(ok, result.run_id, problems, time.monotonic() - started)
 
 
@@ -438,8 +461,12 @@ def worker_pool(workers: int) -> ProcessPoolExecutor | None:
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=prepare_pool_worker, initargs=(os.getpid(),))  # fmt: skip
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=prepare_pool_worker,
+            initargs=(os.getpid(),),
+        )
         for _ in range(workers):  # a task per worker makes the pool start them all now, not one at a time on demand
             pool.submit(int)
     finally:
@@ -466,8 +493,7 @@ def fail_interrupted_runs() -> int:
         return len(fail_orphaned_runs(instance, INTERRUPTED, also=(process_tags()[PROCESS_TAG],)))
 
 
-def make_plan(plan: dict[str, list[str]], pool: ProcessPoolExecutor | None,
-              tags: dict[str, str] | None = None) -> Plan:  # fmt: skip
+def make_plan(plan: dict[str, list[str]], pool: ProcessPoolExecutor | None, tags: dict[str, str] | None = None) -> Plan:
     """The plan, derived in a worker when there are workers (this process then never imports Dagster)."""
     return plan_runs(plan, tags) if pool is None else pool.submit(plan_runs, plan, tags).result()
 
@@ -503,8 +529,9 @@ def interrupt_record():
         os.close(write_end)
 
 
-def run_stages(plan: Plan, on_finished, pool: ProcessPoolExecutor | None = None,
-               workers: int = 1) -> dict[StageRun, StageResult]:  # fmt: skip
+def run_stages(
+    plan: Plan, on_finished, pool: ProcessPoolExecutor | None = None, workers: int = 1
+) -> dict[StageRun, StageResult]:
     """Run every planned run once the runs it waits for have finished, at most `workers` at a time on the pool
     (from `worker_pool(workers)`; without one, in this process), and call on_finished(run, result) as each one
     ends. A run whose requirement failed is settled as not run, a refused one as failed, without running."""

@@ -13,11 +13,26 @@ from schemas.contract import Contract, ContractError, CustomerSettings, load_con
 from schemas.values import MONEY, QUANTITY
 
 PLAN_SCHEMA = {
-    "carrier": pl.String, "discount_pct": QUANTITY, "fee": MONEY, "code": pl.String, "name": pl.String,
-    "monthly_fee": MONEY, "voice_min": QUANTITY, "sms": QUANTITY, "data_mb": QUANTITY,
-    "overage_voice_per_min": QUANTITY, "overage_sms_per_msg": QUANTITY, "overage_data_per_mb": QUANTITY,
-}  # fmt: skip
-FEATURE_SCHEMA = {"carrier": pl.String, "code": pl.String, "name": pl.String, "category": pl.String, "monthly_fee": MONEY}
+    "carrier": pl.String,
+    "discount_pct": QUANTITY,
+    "fee": MONEY,
+    "code": pl.String,
+    "name": pl.String,
+    "monthly_fee": MONEY,
+    "voice_min": QUANTITY,
+    "sms": QUANTITY,
+    "data_mb": QUANTITY,
+    "overage_voice_per_min": QUANTITY,
+    "overage_sms_per_msg": QUANTITY,
+    "overage_data_per_mb": QUANTITY,
+}
+FEATURE_SCHEMA = {
+    "carrier": pl.String,
+    "code": pl.String,
+    "name": pl.String,
+    "category": pl.String,
+    "monthly_fee": MONEY,
+}
 ROAMING_SCHEMA = {"carrier": pl.String, "voice_per_min": QUANTITY, "data_per_mb": QUANTITY}
 SETTINGS_SCHEMA = {"customer_id": pl.String, "name": pl.String, "region": pl.String, "currency": pl.String}
 
@@ -56,7 +71,9 @@ def contract_frames(customer_id: str, settings: CustomerSettings, contracts: lis
     features = [{"carrier": c.carrier, **feature.model_dump()} for c in contracts for feature in c.features]
     roaming = [{"carrier": c.carrier, **c.roaming.model_dump()} for c in contracts]
     return {
-        "customer_settings": pl.DataFrame([{"customer_id": customer_id, **settings.model_dump()}], schema=SETTINGS_SCHEMA),
+        "customer_settings": pl.DataFrame(
+            [{"customer_id": customer_id, **settings.model_dump()}], schema=SETTINGS_SCHEMA
+        ),
         "contract_plans": pl.DataFrame(plans, schema=PLAN_SCHEMA),
         "contract_features": pl.DataFrame(features, schema=FEATURE_SCHEMA),
         "contract_roaming": pl.DataFrame(roaming, schema=ROAMING_SCHEMA),

@@ -14,12 +14,11 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from reports.inputs.parsing import ParseContext, concat_quarantine, parse_table, quarantine_entries
-from reports.privacy.processing_log import identifier_in
 from reports.inputs.pseudonymize import Pseudonymizer
 from reports.inputs.readers import InputFileError, read_text_frame
 from reports.layout import DataRoot, LinkRefused
-from schemas.tables import (DROP_FILES, LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec,
-                            reason_for_check)  # fmt: skip
+from reports.privacy.processing_log import identifier_in
+from schemas.tables import DROP_FILES, LINEAGE_COLUMNS, MODELS, ROSTER, STORED_COLUMNS, TableSpec, reason_for_check
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,9 @@ def refuse_links(data_root: DataRoot, *paths: Path) -> list[Path]:
 
 @dataclass
 class IngestResult:
-    accepted: pl.LazyFrame  # pseudonymized rows, STORED_COLUMNS + source_file/source_row (spilled to Parquet when large)
+    accepted: (
+        pl.LazyFrame
+    )  # pseudonymized rows, STORED_COLUMNS + source_file/source_row (spilled to Parquet when large)
     rejected: pl.DataFrame  # the quarantined rows' parsed cells, pseudonymized the same way (null where unparseable)
     quarantine: pl.DataFrame  # file, row, column, value (withheld for personal columns), reason_code, reason
     accounting: pl.DataFrame  # file, rows_read, rows_accepted, rows_quarantined
@@ -123,9 +124,11 @@ def validation_failures(text: pl.DataFrame, typed: pl.DataFrame, spec: TableSpec
         rows = (
             group.select(pl.col("index").cast(pl.Int64).alias("__position"))
             .join(positions, on="__position")
-            .join(text.select("source_file", "source_row", pl.col(column).alias("value")),
-                  on=["source_file", "source_row"])
-        )  # fmt: skip
+            .join(
+                text.select("source_file", "source_row", pl.col(column).alias("value")),
+                on=["source_file", "source_row"],
+            )
+        )
         entries.append(quarantine_entries(rows, column, code, sentence))
     return concat_quarantine(entries)
 
@@ -156,8 +159,9 @@ def duplicate_roster_lines(typed: pl.DataFrame, already_bad: pl.DataFrame) -> pl
     """A line may appear once in a roster: later rows with the same msisdn are quarantined."""
     good = typed.join(
         already_bad.select(pl.col("file").alias("source_file"), pl.col("row").alias("source_row")),
-        on=["source_file", "source_row"], how="anti",
-    ).filter(pl.col("msisdn").is_not_null())  # fmt: skip
+        on=["source_file", "source_row"],
+        how="anti",
+    ).filter(pl.col("msisdn").is_not_null())
     ranked = good.sort("source_file", "source_row").with_columns(
         pl.col("source_row").rank("ordinal").over("msisdn").alias("__occurrence"),
         pl.col("source_row").first().over("msisdn").alias("__first_row"),
@@ -167,8 +171,10 @@ def duplicate_roster_lines(typed: pl.DataFrame, already_bad: pl.DataFrame) -> pl
         return concat_quarantine([])
     return quarantine_entries(
         repeats.select("source_file", "source_row", pl.lit(None, dtype=pl.String).alias("value")),
-        "msisdn", "duplicate_line", "the same line (msisdn) already appears earlier in the roster",
-    )  # fmt: skip
+        "msisdn",
+        "duplicate_line",
+        "the same line (msisdn) already appears earlier in the roster",
+    )
 
 
 # Rows parsed, validated and pseudonymized at a time: a 200,000-line customer sends ~5 million usage rows a month,
@@ -191,12 +197,21 @@ def _text_chunks(spec: TableSpec, files: list[SourceFile], chunk_rows: int | Non
         else:
             yield frame  # a file with a header only: its columns are still checked
     if chunk_rows is None or not files:
-        yield pl.concat(frames, how="diagonal") if frames else pl.DataFrame(
-            schema={"source_row": pl.Int64, "source_file": pl.String})  # fmt: skip
+        yield (
+            pl.concat(frames, how="diagonal")
+            if frames
+            else pl.DataFrame(schema={"source_row": pl.Int64, "source_file": pl.String})
+        )
 
 
-def ingest_table(spec: TableSpec, files: list[SourceFile], context: ParseContext, pseudonymizer: Pseudonymizer,
-                 spill_dir: Path | None = None, chunk_rows: int = CHUNK_ROWS) -> IngestResult:  # fmt: skip
+def ingest_table(
+    spec: TableSpec,
+    files: list[SourceFile],
+    context: ParseContext,
+    pseudonymizer: Pseudonymizer,
+    spill_dir: Path | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> IngestResult:
     """Read, parse, validate and pseudonymize a table, a chunk at a time. Accepted rows of each chunk go to a
     Parquet file in `spill_dir` when one is given (the caller removes it), else stay in memory. The roster is
     one chunk: duplicate lines are found across all its rows."""
@@ -213,11 +228,16 @@ def ingest_table(spec: TableSpec, files: list[SourceFile], context: ParseContext
             quarantine = concat_quarantine([quarantine, duplicate_roster_lines(typed, quarantine)])
         bad_rows = quarantine.select(pl.col("file").alias("source_file"), pl.col("row").alias("source_row")).unique()
         clock.lap("validate")
-        stored = pseudonymizer.replace_columns(typed, spec.pseudonymized).select(*STORED_COLUMNS[spec.name], *LINEAGE_COLUMNS)
+        stored = pseudonymizer.replace_columns(typed, spec.pseudonymized).select(
+            *STORED_COLUMNS[spec.name], *LINEAGE_COLUMNS
+        )
         del typed
         good = stored.join(bad_rows, on=["source_file", "source_row"], how="anti", maintain_order="left")
-        rejected.append(withhold_rejected(stored.join(bad_rows, on=["source_file", "source_row"], how="semi",
-                                                      maintain_order="left"), good, spec))  # fmt: skip
+        rejected.append(
+            withhold_rejected(
+                stored.join(bad_rows, on=["source_file", "source_row"], how="semi", maintain_order="left"), good, spec
+            )
+        )
         accounting.append(_accounting(text, good, bad_rows))
         quarantines.append(quarantine)
         if spill_dir is None:

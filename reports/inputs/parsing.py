@@ -52,15 +52,21 @@ def normalize_phone(text: str, region: str) -> str | None:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    key = (number.country_code, number.national_number, bool(number.italian_leading_zero),
-           number.number_of_leading_zeros or 1)  # fmt: skip
+    key = (
+        number.country_code,
+        number.national_number,
+        bool(number.italian_leading_zero),
+        number.number_of_leading_zeros or 1,
+    )
     if key not in _E164_BY_NUMBER:
         if len(_E164_BY_NUMBER) >= _E164_CACHE_LIMIT:
             _E164_BY_NUMBER.clear()
         # valid in the customer's own region implies valid (and checking it skips the search for the number's
         # region among all that share its country code); otherwise ask for any region
         valid = phonenumbers.is_valid_number_for_region(number, region) or phonenumbers.is_valid_number(number)
-        _E164_BY_NUMBER[key] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if valid else None
+        _E164_BY_NUMBER[key] = (
+            phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if valid else None
+        )
     return _E164_BY_NUMBER[key]
 
 
@@ -75,8 +81,10 @@ def phone_lookup(values: pl.Series, region: str) -> pl.DataFrame:
         pl.col("raw").str.replace_all(PHONE_PUNCTUATION, "").alias("canonical")
     )
     canonical = pairs["canonical"].unique().to_list()
-    lookup = pl.DataFrame({"canonical": canonical, "e164": [normalize_phone(v, region) for v in canonical]},
-                          schema={"canonical": pl.String, "e164": pl.String})  # fmt: skip
+    lookup = pl.DataFrame(
+        {"canonical": canonical, "e164": [normalize_phone(v, region) for v in canonical]},
+        schema={"canonical": pl.String, "e164": pl.String},
+    )
     return pairs.join(lookup, on="canonical", how="left").select("raw", "e164")
 
 
@@ -91,7 +99,9 @@ def _date_expr(column: str, context: ParseContext) -> pl.Expr:
 
 def _decimal_expr(column: str, dtype: pl.DataType) -> pl.Expr:
     text = pl.col(column)
-    return pl.when(text.str.contains(DECIMAL_TEXT)).then(text.str.replace_all(",", "", literal=True).cast(dtype, strict=False))
+    return pl.when(text.str.contains(DECIMAL_TEXT)).then(
+        text.str.replace_all(",", "", literal=True).cast(dtype, strict=False)
+    )
 
 
 def _bool_expr(column: str) -> pl.Expr:
@@ -153,7 +163,9 @@ def parse_table(
         if kind in PARSE_REASONS:
             failed.append((name, kind, pl.col(name).is_not_null() & parsed.is_null()))
 
-    failure_flags = frame.select("source_file", "source_row", *[flag.alias(f"__fail_{name}") for name, _, flag in failed])
+    failure_flags = frame.select(
+        "source_file", "source_row", *[flag.alias(f"__fail_{name}") for name, _, flag in failed]
+    )
     entries = []
     for name, kind, _ in failed:
         code, sentence = PARSE_REASONS[kind]
@@ -165,7 +177,11 @@ def parse_table(
             entries.append(quarantine_entries(values, name, code, sentence.format(dates=context.date_formats_hint)))
 
     if "date" in spec.of_kind("date") and spec.name == "device_usage":
-        entries.append(_usage_outside_month(frame.select("source_file", "source_row", "date", _date_expr("date", context).alias("__day")), context))
+        entries.append(
+            _usage_outside_month(
+                frame.select("source_file", "source_row", "date", _date_expr("date", context).alias("__day")), context
+            )
+        )
 
     typed_frame = frame.select("source_file", "source_row", *typed)
     text = frame.select("source_file", "source_row", *[c.name for c in spec.columns])
@@ -173,7 +189,9 @@ def parse_table(
 
 
 def _usage_outside_month(frame: pl.DataFrame, context: ParseContext) -> pl.DataFrame:
-    outside = frame.filter(pl.col("__day").is_not_null() & (pl.col("__day").dt.strftime("%Y-%m") != context.billing_month))
+    outside = frame.filter(
+        pl.col("__day").is_not_null() & (pl.col("__day").dt.strftime("%Y-%m") != context.billing_month)
+    )
     return quarantine_entries(
         outside.select("source_file", "source_row", pl.col("date").alias("value")),
         "date",
@@ -183,9 +201,13 @@ def _usage_outside_month(frame: pl.DataFrame, context: ParseContext) -> pl.DataF
 
 
 QUARANTINE_SCHEMA = {
-    "file": pl.String, "row": pl.Int64, "column": pl.String, "value": pl.String,
-    "reason_code": pl.String, "reason": pl.String,
-}  # fmt: skip
+    "file": pl.String,
+    "row": pl.Int64,
+    "column": pl.String,
+    "value": pl.String,
+    "reason_code": pl.String,
+    "reason": pl.String,
+}
 
 
 def quarantine_entries(rows: pl.DataFrame, column: str, code: str, sentence: str) -> pl.DataFrame:

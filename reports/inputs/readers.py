@@ -23,8 +23,9 @@ def read_text_frame(path: Path, display_name: str, required_columns: list[str]) 
     suffix = path.suffix.lower()
     if suffix not in READERS:
         known = list(READERS)
-        raise InputFileError(f"{display_name}: unsupported file type {suffix!r}; "
-                             f"expected {', '.join(known[:-1])} or {known[-1]}")
+        raise InputFileError(
+            f"{display_name}: unsupported file type {suffix!r}; expected {', '.join(known[:-1])} or {known[-1]}"
+        )
     try:
         frame, header = READERS[suffix](path, display_name)
     except OSError as exc:

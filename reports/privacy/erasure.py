@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reports.inputs.intake import drop_files
+from reports.layout import DataRoot, file_sha256, fsync_folder
 from reports.privacy.rewrite import rewrite_file
 from reports.privacy.subject import MonthHoldings
-from reports.layout import DataRoot, file_sha256, fsync_folder
 from schemas.names import validate_id
 
 STAGED_SUFFIX = ".erase-staged"
@@ -58,10 +58,6 @@ def customer_lock(data_root: DataRoot, customer_id: str, shared: bool = False):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-
-
 
 
 def total_counts(months: list[MonthHoldings]) -> dict[str, int]:
@@ -119,9 +115,11 @@ class Journal:
                 fsync_folder(target.parent)
                 crash_point("applied")  # after the first file: the rest are applied when run again
             elif not target.is_file() or file_sha256(target) != entry["sha256"]:
-                raise RuntimeError(f"inbox/{self.customer_id}/{entry['month']}/{entry['file']}: changed since the "
-                                   "erasure was committed; restore it from the customer's delivery and run the same "
-                                   "command again")  # fmt: skip
+                raise RuntimeError(
+                    f"inbox/{self.customer_id}/{entry['month']}/{entry['file']}: changed since the "
+                    "erasure was committed; restore it from the customer's delivery and run the same "
+                    "command again"
+                )
 
     def forget(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -138,8 +136,10 @@ def inbox_file(data_root: DataRoot, customer_id: str, entry: dict) -> Path:
     for source in drop_files(data_root, customer_id, entry["month"], entry["table"]):
         if source.ref == entry["file"]:
             return source.path
-    raise RuntimeError(f"inbox/{customer_id}/{entry['month']}/{entry['file']}: no longer in the inbox since the erasure "
-                       "was committed; restore it from the customer's delivery and run the same command again")
+    raise RuntimeError(
+        f"inbox/{customer_id}/{entry['month']}/{entry['file']}: no longer in the inbox since the erasure "
+        "was committed; restore it from the customer's delivery and run the same command again"
+    )
 
 
 def clear_staged(data_root: DataRoot, customer_id: str) -> None:
@@ -150,8 +150,14 @@ def clear_staged(data_root: DataRoot, customer_id: str) -> None:
             stray.unlink(missing_ok=True)
 
 
-def stage_and_commit(data_root: DataRoot, customer_id: str, journal: Journal, changed: list[MonthHoldings],
-                     request: str | None, months: list[str]) -> None:  # fmt: skip
+def stage_and_commit(
+    data_root: DataRoot,
+    customer_id: str,
+    journal: Journal,
+    changed: list[MonthHoldings],
+    request: str | None,
+    months: list[str],
+) -> None:
     """Stage every rewritten file, then commit the journal; on any failure nothing is changed."""
     clear_staged(data_root, customer_id)
     entries, staged_paths = [], []
@@ -164,11 +170,24 @@ def stage_and_commit(data_root: DataRoot, customer_id: str, journal: Journal, ch
                 staged = staged_path(frame.source.path)
                 staged_paths.append(staged)
                 rewrite_file(frame.source.path, staged, edits, f"inbox/{customer_id}/{month.month}/{frame.source.ref}")
-                entries.append({"month": month.month, "table": frame.table.name, "file": frame.source.ref,
-                                "sha256": file_sha256(staged)})  # fmt: skip
+                entries.append(
+                    {
+                        "month": month.month,
+                        "table": frame.table.name,
+                        "file": frame.source.ref,
+                        "sha256": file_sha256(staged),
+                    }
+                )
         crash_point("staged")
-        journal.commit({"customer": customer_id, "request": request, "months": sorted(months), "files": entries,
-                        "counts": total_counts(changed)})  # fmt: skip
+        journal.commit(
+            {
+                "customer": customer_id,
+                "request": request,
+                "months": sorted(months),
+                "files": entries,
+                "counts": total_counts(changed),
+            }
+        )
     except BaseException:
         for staged in staged_paths:
             staged.unlink(missing_ok=True)

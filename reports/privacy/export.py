@@ -26,17 +26,27 @@ import polars as pl
 
 from reports.inputs.intake import ingest_table
 from reports.inputs.parsing import ParseContext
-from reports.privacy.subject import MonthHoldings, Selector
 from reports.layout import DataRoot
+from reports.privacy.subject import MonthHoldings, Selector
 from schemas.outputs import FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
 from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER, TableSpec
 
 ROSTER_EXPORT_COLUMNS = ["billing_month"] + [c.name for c in ROSTER.columns if c.name != "manager_employee_id"]
 USAGE_EXPORT_COLUMNS = ["billing_month"] + [c.name for c in DEVICE_USAGE.columns]
 CHARGE_EXPORT_COLUMNS = [
-    "billing_month", "carrier", "account_number", "invoice_number", "msisdn", "charge_type", "charge_code",
-    "description", "quantity", "unit_rate", "amount", "currency",
-]  # fmt: skip
+    "billing_month",
+    "carrier",
+    "account_number",
+    "invoice_number",
+    "msisdn",
+    "charge_type",
+    "charge_code",
+    "description",
+    "quantity",
+    "unit_rate",
+    "amount",
+    "currency",
+]
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # no wall-clock time in the archive: the same holdings give the same bytes
 
 README = """\
@@ -113,8 +123,9 @@ def _roster_rows(holdings: MonthHoldings) -> pl.DataFrame:
     )
 
 
-def _published_rows(data_root: DataRoot, customer_id: str, holdings: MonthHoldings, name: str,
-                    columns: list[str]) -> pl.DataFrame:  # fmt: skip
+def _published_rows(
+    data_root: DataRoot, customer_id: str, holdings: MonthHoldings, name: str, columns: list[str]
+) -> pl.DataFrame:
     path = data_root.published_dir(customer_id, holdings.month) / name
     if not path.is_file() or not (holdings.lines or holdings.employee_ids):
         return pl.DataFrame(schema={c: pl.String for c in columns})
@@ -136,21 +147,34 @@ def _csv_bytes(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def build_export(data_root: DataRoot, customer_id: str, selector: Selector, region: str, currency: str,
-                 holdings: list[MonthHoldings], request: str | None) -> tuple[bytes, dict]:  # fmt: skip
+def build_export(
+    data_root: DataRoot,
+    customer_id: str,
+    selector: Selector,
+    region: str,
+    currency: str,
+    holdings: list[MonthHoldings],
+    request: str | None,
+) -> tuple[bytes, dict]:
     """The archive's bytes and its subject.json content."""
     roster, usage, charges, findings, savings = [], [], [], [], []
     for month in holdings:
         roster.append(_roster_rows(month))
         accepted_usage = _accepted_rows(month, DEVICE_USAGE, region)
         if accepted_usage.height:
-            usage.append(_as_text(accepted_usage.select([c.name for c in DEVICE_USAGE.columns]), DEVICE_USAGE)
-                         .with_columns(pl.lit(month.month).alias("billing_month")))  # fmt: skip
+            usage.append(
+                _as_text(accepted_usage.select([c.name for c in DEVICE_USAGE.columns]), DEVICE_USAGE).with_columns(
+                    pl.lit(month.month).alias("billing_month")
+                )
+            )
         accepted_charges = _accepted_rows(month, INVOICE_CHARGES, region)
         if accepted_charges.height:
             charge_columns = [c for c in CHARGE_EXPORT_COLUMNS if c not in ("billing_month", "currency")]
-            charges.append(_as_text(accepted_charges.select(charge_columns), INVOICE_CHARGES)
-                           .with_columns(pl.lit(month.month).alias("billing_month"), pl.lit(currency).alias("currency")))  # fmt: skip
+            charges.append(
+                _as_text(accepted_charges.select(charge_columns), INVOICE_CHARGES).with_columns(
+                    pl.lit(month.month).alias("billing_month"), pl.lit(currency).alias("currency")
+                )
+            )
         findings.append(_published_rows(data_root, customer_id, month, "findings.csv", FINDINGS_CSV_COLUMNS))
         savings.append(_published_rows(data_root, customer_id, month, "savings.csv", SAVINGS_CSV_COLUMNS))
 
@@ -170,9 +194,11 @@ def build_export(data_root: DataRoot, customer_id: str, selector: Selector, regi
         "request": request,
         "data_held": any(rows.values()),
     }
-    entries = {"subject.json": (json.dumps(subject, indent=2, sort_keys=True) + "\n").encode(),
-               "README.txt": README.format(customer=customer_id).encode(),
-               **{name: _csv_bytes(frame) for name, frame in files.items()}}  # fmt: skip
+    entries = {
+        "subject.json": (json.dumps(subject, indent=2, sort_keys=True) + "\n").encode(),
+        "README.txt": README.format(customer=customer_id).encode(),
+        **{name: _csv_bytes(frame) for name, frame in files.items()},
+    }
     return _zip(entries), subject
 
 

@@ -33,11 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from reports.inputs.pseudonymize import (MasterKeyError, Pseudonymizer, forget_derived_keys, load_or_create_dev_key,
-                                 parse_master_key)  # fmt: skip
+from reports.inputs.pseudonymize import (
+    MasterKeyError,
+    Pseudonymizer,
+    forget_derived_keys,
+    load_or_create_dev_key,
+    parse_master_key,
+)
 from reports.layout import DataRoot, fsync_folder
 from schemas.names import ID_PATTERN, MONTH_PATTERN, validate_id
 
@@ -113,8 +118,9 @@ def key_id_of(data_key: bytes) -> str:
 
 
 def _key_encryption_key(master_key: bytes, customer_id: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=KEK_SALT,
-                info=f"tem-kek-v1;customer={customer_id}".encode()).derive(master_key)  # fmt: skip
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=KEK_SALT, info=f"tem-kek-v1;customer={customer_id}".encode()
+    ).derive(master_key)
 
 
 def wrap(master_key: bytes, customer_id: str, data_key: bytes) -> dict:
@@ -134,20 +140,31 @@ def wrap(master_key: bytes, customer_id: str, data_key: bytes) -> dict:
 def _read_record(root: DataRoot, customer_id: str, path: Path) -> dict:
     try:
         record = json.loads(path.read_text())
-        if (not isinstance(record, dict) or record.get("format") != KEY_FORMAT
-                or record.get("customer") != customer_id or not isinstance(record.get("wrapped_key"), str)):  # fmt: skip
+        if (
+            not isinstance(record, dict)
+            or record.get("format") != KEY_FORMAT
+            or record.get("customer") != customer_id
+            or not isinstance(record.get("wrapped_key"), str)
+        ):
             raise ValueError
     except (OSError, ValueError):
-        raise KeyRefused(customer_id, f"its key file {shown(root, path)} cannot be read as a key file; restore it "
-                                      "from a backup of this data root") from None  # fmt: skip
+        raise KeyRefused(
+            customer_id,
+            f"its key file {shown(root, path)} cannot be read as a key file; restore it "
+            "from a backup of this data root",
+        ) from None
     if record.get("version") != KEY_FORMAT_VERSION:
-        raise KeyRefused(customer_id, f"its key file {shown(root, path)} has version {record.get('version')!r}, "
-                                      f"this version reads {KEY_FORMAT_VERSION}")  # fmt: skip
+        raise KeyRefused(
+            customer_id,
+            f"its key file {shown(root, path)} has version {record.get('version')!r}, "
+            f"this version reads {KEY_FORMAT_VERSION}",
+        )
     return record
 
 
-def unwrap(root: DataRoot, customer_id: str, master_key: bytes, folder: str = KEYS,
-           what: str = "TEM_MASTER_KEY") -> bytes:  # fmt: skip
+def unwrap(
+    root: DataRoot, customer_id: str, master_key: bytes, folder: str = KEYS, what: str = "TEM_MASTER_KEY"
+) -> bytes:
     """The customer's data key from its key file in `folder`; KeyRefused naming the customer if `what` (the master
     key) does not open it."""
     path = key_path(root, customer_id, folder)
@@ -156,11 +173,17 @@ def unwrap(root: DataRoot, customer_id: str, master_key: bytes, folder: str = KE
         wrapped = base64.b64decode(record["wrapped_key"], validate=True)
         data_key = aes_key_unwrap(_key_encryption_key(master_key, customer_id), wrapped)
     except (InvalidUnwrap, ValueError):
-        raise KeyRefused(customer_id, f"{what} does not open its data key ({shown(root, path)}); "
-                                      "use the master key this data root was written with") from None  # fmt: skip
+        raise KeyRefused(
+            customer_id,
+            f"{what} does not open its data key ({shown(root, path)}); "
+            "use the master key this data root was written with",
+        ) from None
     if len(data_key) != DATA_KEY_BYTES or key_id_of(data_key) != record.get("key_id"):
-        raise KeyRefused(customer_id, f"its key file {shown(root, path)} does not hold the key its key_id names; "
-                                      "restore it from a backup of this data root")  # fmt: skip
+        raise KeyRefused(
+            customer_id,
+            f"its key file {shown(root, path)} does not hold the key its key_id names; "
+            "restore it from a backup of this data root",
+        )
     return data_key
 
 
@@ -182,7 +205,7 @@ def _write_new(path: Path, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -249,8 +272,10 @@ def resolve_master_key(root: DataRoot, setting: str | None, *, create_dev_key: b
 
 
 def development_key_warning(root: DataRoot) -> str:
-    return (f"TEM_MASTER_KEY is not set: using the development key in {root.secrets_dir() / DEV_KEY}. "
-            "Set TEM_MASTER_KEY (64 hex characters) in production.")  # fmt: skip
+    return (
+        f"TEM_MASTER_KEY is not set: using the development key in {root.secrets_dir() / DEV_KEY}. "
+        "Set TEM_MASTER_KEY (64 hex characters) in production."
+    )
 
 
 def warn_development_key(root: DataRoot, warn: Callable[[str], None]) -> None:
@@ -278,8 +303,9 @@ def warehouse_months(root: DataRoot, customer_id: str) -> list[str]:
     base = root.warehouse_dir(customer_id)
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir()
-                  if p.is_dir() and MONTH_PATTERN.fullmatch(p.name) and any(p.glob("*.parquet")))  # fmt: skip
+    return sorted(
+        p.name for p in base.iterdir() if p.is_dir() and MONTH_PATTERN.fullmatch(p.name) and any(p.glob("*.parquet"))
+    )
 
 
 def is_legacy(root: DataRoot, customer_id: str) -> bool:
@@ -309,14 +335,18 @@ def record_warehouse_key(root: DataRoot, customer_id: str, data_key: bytes) -> N
 
 
 def _mismatch(root: DataRoot, customer_id: str) -> str:
-    return (f"its data key ({shown(root, key_path(root, customer_id))}) is not the key that wrote its warehouse "
-            f"(warehouse/{customer_id}/{WAREHOUSE_KEY_ID}); restore the customer's key file from the backup of this "
-            "data root that matches its warehouse")  # fmt: skip
+    return (
+        f"its data key ({shown(root, key_path(root, customer_id))}) is not the key that wrote its warehouse "
+        f"(warehouse/{customer_id}/{WAREHOUSE_KEY_ID}); restore the customer's key file from the backup of this "
+        "data root that matches its warehouse"
+    )
 
 
 def _legacy(customer_id: str) -> str:
-    return ("its warehouse was written before per-customer data keys (no warehouse/"
-            f"{customer_id}/{WAREHOUSE_KEY_ID}); run `tem keys migrate` once to rebuild it (docs/keys.md)")
+    return (
+        "its warehouse was written before per-customer data keys (no warehouse/"
+        f"{customer_id}/{WAREHOUSE_KEY_ID}); run `tem keys migrate` once to rebuild it (docs/keys.md)"
+    )
 
 
 # --------------------------------------------------------------------------------------------- rotation state
@@ -327,13 +357,17 @@ def rotation_pending(root: DataRoot) -> bool:
 
 def _refuse_pending_rotation(root: DataRoot, customer_id: str) -> None:
     if rotation_pending(root):
-        raise KeyRefused(customer_id, "a key rotation is in progress or was interrupted (.secrets/keys.rotating, "
-                         ".secrets/keys.old): wait for it, or run `tem keys rotate` again to finish it")  # fmt: skip
+        raise KeyRefused(
+            customer_id,
+            "a key rotation is in progress or was interrupted (.secrets/keys.rotating, "
+            ".secrets/keys.old): wait for it, or run `tem keys rotate` again to finish it",
+        )
 
 
 # --------------------------------------------------------------------------------------------- opening and creating
-def open_customer_key(root: DataRoot, customer_id: str, master_key: bytes | None, *,
-                      create: bool = True) -> bytes | None:  # fmt: skip
+def open_customer_key(
+    root: DataRoot, customer_id: str, master_key: bytes | None, *, create: bool = True
+) -> bytes | None:
     """The customer's data key, checked against the key_id its warehouse records. A customer without a key and
     without a warehouse gets one (create=True) or None (create=False: nothing is written). KeyRefused, naming the
     customer, for every key problem; nothing is written then."""
@@ -345,8 +379,10 @@ def open_customer_key(root: DataRoot, customer_id: str, master_key: bytes | None
     recorded = warehouse_key_id(root, customer_id)
     if key_path(root, customer_id).exists():
         if master_key is None:  # a development key not created yet cannot have wrapped it
-            raise KeyRefused(customer_id, "TEM_MASTER_KEY is not set and there is no development key to open its "
-                                          "data key; set TEM_MASTER_KEY")  # fmt: skip
+            raise KeyRefused(
+                customer_id,
+                "TEM_MASTER_KEY is not set and there is no development key to open its data key; set TEM_MASTER_KEY",
+            )
         data_key = unwrap(root, customer_id, master_key)
         if recorded is not None and recorded != key_id_of(data_key):
             raise KeyRefused(customer_id, _mismatch(root, customer_id))
@@ -355,9 +391,12 @@ def open_customer_key(root: DataRoot, customer_id: str, master_key: bytes | None
         return data_key
     if recorded is not None:
         _refuse_pending_rotation(root, customer_id)  # the key folder is being swapped right now
-        raise KeyRefused(customer_id, f"its data key ({shown(root, key_path(root, customer_id))}) is missing, but its "
-                                      f"warehouse was written with one (warehouse/{customer_id}/{WAREHOUSE_KEY_ID}); "
-                                      "restore the key file from a backup of this data root")  # fmt: skip
+        raise KeyRefused(
+            customer_id,
+            f"its data key ({shown(root, key_path(root, customer_id))}) is missing, but its "
+            f"warehouse was written with one (warehouse/{customer_id}/{WAREHOUSE_KEY_ID}); "
+            "restore the key file from a backup of this data root",
+        )
     if months:
         raise KeyRefused(customer_id, _legacy(customer_id))
     if not create:
@@ -409,8 +448,9 @@ def _customers_label(customers: list[str]) -> str:
     return f"customer {customers[0]}" if len(customers) == 1 else f"customers {', '.join(customers)}"
 
 
-def prepare_customer_keys(root: DataRoot, customers: Iterable[str], setting: str | None,
-                          warn: Callable[[str], None]) -> list[str]:  # fmt: skip
+def prepare_customer_keys(
+    root: DataRoot, customers: Iterable[str], setting: str | None, warn: Callable[[str], None]
+) -> list[str]:
     """Before a run: every customer's key must open with the master key and match its warehouse. Returns the
     problems, one line each naming the customer(s), with nothing written; when there are none, the keys of new
     customers are created and every warehouse records its key (the development key is created, and the warning
@@ -428,8 +468,9 @@ def prepare_customer_keys(root: DataRoot, customers: Iterable[str], setting: str
         try:
             if migration_pending(root, customer_id):
                 journal = shown(root, migration_path(root, customer_id))
-                raise KeyRefused(customer_id, f"a key migration is not finished ({journal}); run `tem keys migrate` "
-                                              "to complete it")  # fmt: skip
+                raise KeyRefused(
+                    customer_id, f"a key migration is not finished ({journal}); run `tem keys migrate` to complete it"
+                )
             if open_customer_key(root, customer_id, master_key, create=False) is None:
                 new.append(customer_id)
         except KeyRefused as problem:
@@ -548,12 +589,16 @@ def _finish_rotation(root: DataRoot, new_key: bytes) -> bool:
         _shred_folder(staging)  # an unfinished new set: the set in use was never touched
     if staging.exists():  # complete: the rotation is decided, finish the swap
         if current.exists() and retired.exists():
-            raise RotationRefused("the key folders .secrets/keys, .secrets/keys.old and .secrets/keys.rotating all "
-                                  "exist, which no rotation leaves behind; restore .secrets from a backup")  # fmt: skip
+            raise RotationRefused(
+                "the key folders .secrets/keys, .secrets/keys.old and .secrets/keys.rotating all "
+                "exist, which no rotation leaves behind; restore .secrets from a backup"
+            )
         for customer_id in keyring_customers(root, STAGING):
             if not _opens(root, customer_id, new_key, STAGING):
-                raise RotationRefused("an interrupted rotation to another master key is pending: run `tem keys "
-                                      "rotate` again with the TEM_NEW_MASTER_KEY it was started with")  # fmt: skip
+                raise RotationRefused(
+                    "an interrupted rotation to another master key is pending: run `tem keys "
+                    "rotate` again with the TEM_NEW_MASTER_KEY it was started with"
+                )
         if current.exists():
             os.rename(current, retired)
             fsync_folder(secrets_dir)
@@ -563,12 +608,16 @@ def _finish_rotation(root: DataRoot, new_key: bytes) -> bool:
         crash_point("rotate-swapped")
     if retired.exists():
         if not current.exists():
-            raise RotationRefused("the key folder .secrets/keys is missing and .secrets/keys.old is left from a "
-                                  "rotation; restore .secrets from a backup")  # fmt: skip
+            raise RotationRefused(
+                "the key folder .secrets/keys is missing and .secrets/keys.old is left from a "
+                "rotation; restore .secrets from a backup"
+            )
         for customer_id in keyring_customers(root):
             if not _opens(root, customer_id, new_key):
-                raise RotationRefused("an interrupted rotation to another master key is pending: run `tem keys "
-                                      "rotate` again with the TEM_NEW_MASTER_KEY it was started with")  # fmt: skip
+                raise RotationRefused(
+                    "an interrupted rotation to another master key is pending: run `tem keys "
+                    "rotate` again with the TEM_NEW_MASTER_KEY it was started with"
+                )
         _shred_folder(retired)  # the old master key opens nothing any more
     if (current / COMPLETE).exists():  # the marker came along with the new set
         (current / COMPLETE).unlink()
@@ -607,24 +656,34 @@ def rotate(data_root: DataRoot | str | os.PathLike, master_key: bytes, new_maste
             return Rotation("done" if finished else "nothing_to_do", 0, "no customer keys to rotate")
         if all(_opens(root, c, new_master_key) for c in customers):
             if finished:
-                return Rotation("done", len(customers), f"completed an interrupted rotation: {len(customers)} "
-                                "customer key(s) now open with the new master key only")  # fmt: skip
-            return Rotation("nothing_to_do", len(customers), "already rotated: every customer key opens with "
-                            "TEM_NEW_MASTER_KEY; nothing to do")  # fmt: skip
+                return Rotation(
+                    "done",
+                    len(customers),
+                    f"completed an interrupted rotation: {len(customers)} "
+                    "customer key(s) now open with the new master key only",
+                )
+            return Rotation(
+                "nothing_to_do",
+                len(customers),
+                "already rotated: every customer key opens with TEM_NEW_MASTER_KEY; nothing to do",
+            )
         data_keys: dict[str, bytes] = {}
         for customer_id in customers:
             try:
                 data_keys[customer_id] = unwrap(root, customer_id, master_key)
             except KeyRefused as problem:
                 more = sum(1 for c in customers if c != customer_id and not _opens(root, c, master_key))
-                raise RotationRefused(f"{problem}{f' (and {more} more customer(s))' if more else ''}; nothing was "
-                                      "rotated") from None  # fmt: skip
+                raise RotationRefused(
+                    f"{problem}{f' (and {more} more customer(s))' if more else ''}; nothing was rotated"
+                ) from None
 
         staging = keys_dir(root, STAGING)
         _private_dir(staging)
         for index, customer_id in enumerate(customers):
-            _write_new(key_path(root, customer_id, STAGING),
-                       _record_bytes(wrap(new_master_key, customer_id, data_keys[customer_id])))  # fmt: skip
+            _write_new(
+                key_path(root, customer_id, STAGING),
+                _record_bytes(wrap(new_master_key, customer_id, data_keys[customer_id])),
+            )
             if index == 0:
                 crash_point("rotate-staging")
         _write_new(staging / COMPLETE, (json.dumps({"customers": len(customers)}) + "\n").encode())
@@ -632,15 +691,21 @@ def rotate(data_root: DataRoot | str | os.PathLike, master_key: bytes, new_maste
         fsync_folder(staging.parent)
         crash_point("rotate-staged")
         _finish_rotation(root, new_master_key)
-    return Rotation("done", len(customers), f"rotated {len(customers)} customer key(s) to TEM_NEW_MASTER_KEY: from "
-                    "now on set TEM_MASTER_KEY to that key; the old master key opens nothing")  # fmt: skip
+    return Rotation(
+        "done",
+        len(customers),
+        f"rotated {len(customers)} customer key(s) to TEM_NEW_MASTER_KEY: from "
+        "now on set TEM_MASTER_KEY to that key; the old master key opens nothing",
+    )
 
 
 def _refuse_unmigrated(root: DataRoot) -> None:
     unfinished = pending_migrations(root) or legacy_customers(root)
     if unfinished:  # their pseudonyms (still) come from the master key itself: migrate them first
-        raise RotationRefused(f"customer {unfinished[0]}: its warehouse is not migrated to its own data key: run "
-                              "`tem keys migrate` first, then rotate; nothing was rotated")  # fmt: skip
+        raise RotationRefused(
+            f"customer {unfinished[0]}: its warehouse is not migrated to its own data key: run "
+            "`tem keys migrate` first, then rotate; nothing was rotated"
+        )
 
 
 def _warehouse_customers(root: DataRoot) -> list[str]:
@@ -652,4 +717,3 @@ def _warehouse_customers(root: DataRoot) -> list[str]:
 
 def legacy_customers(root: DataRoot) -> list[str]:
     return [c for c in _warehouse_customers(root) if is_legacy(root, c)]
-

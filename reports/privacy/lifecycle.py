@@ -45,12 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from reports.layout import DataRoot, LinkRefused, file_sha256, fsync_folder
 from reports.privacy import processing_log
 from reports.privacy.erasure import crash_point, customer_lock, privacy_dir
-from reports.layout import DataRoot, LinkRefused, file_sha256, fsync_folder
-from schemas.names import ID_PATTERN, MONTH_PATTERN, InvalidName, validate_id
 from reports.publishing.delivery import LocalStore
 from schemas import clock
+from schemas.names import ID_PATTERN, MONTH_PATTERN, InvalidName, validate_id
 
 MANIFEST = "manifest.json"  # a delivery's manifest, removed first
 ARCHIVE_MANIFEST = "MANIFEST.json"
@@ -169,8 +169,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-
-
 def _write_json_atomic(path: Path, content: dict) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -201,11 +199,26 @@ def _logged(customer_id: str | None) -> str | None:
     return customer_id if isinstance(customer_id, str) and ID_PATTERN.fullmatch(customer_id) else None
 
 
-def record(data_root: DataRoot, action: str, customer_id: str | None, months: Iterable[str], counts: dict[str, int],
-           outcome: str, problem: Exception | str | None = None) -> None:  # fmt: skip
+def record(
+    data_root: DataRoot,
+    action: str,
+    customer_id: str | None,
+    months: Iterable[str],
+    counts: dict[str, int],
+    outcome: str,
+    problem: Exception | str | None = None,
+) -> None:
     """One processing-log record (never an identifier: a reason that looks like one is logged by its kind)."""
-    processing_log.append(data_root.path, action, customer=_logged(customer_id), months=sorted(set(months)),
-                          request=None, counts=counts, outcome=outcome, detail=_detail(problem))  # fmt: skip
+    processing_log.append(
+        data_root.path,
+        action,
+        customer=_logged(customer_id),
+        months=sorted(set(months)),
+        request=None,
+        counts=counts,
+        outcome=outcome,
+        detail=_detail(problem),
+    )
 
 
 class _Journal:
@@ -249,8 +262,13 @@ def _folder_names(base: Path, pattern: re.Pattern) -> set[str]:
 
 def held_on_disk(data_root: DataRoot, customer_id: str) -> bool:
     """Anything of the customer under the data root (its folders or its key)."""
-    return any((data_root.path / top / customer_id).exists() or (data_root.path / top / customer_id).is_symlink()
-               for top in TOPS) or (data_root.secrets_dir() / "keys" / f"{customer_id}.json").exists()  # fmt: skip
+    return (
+        any(
+            (data_root.path / top / customer_id).exists() or (data_root.path / top / customer_id).is_symlink()
+            for top in TOPS
+        )
+        or (data_root.secrets_dir() / "keys" / f"{customer_id}.json").exists()
+    )
 
 
 # --------------------------------------------------------------------------------------------- retention
@@ -267,8 +285,9 @@ def parse_as_of(value: str | None) -> dt.date:
     except ValueError:
         raise LifecycleUsage(f"--as-of {value!r} is not a date of the form YYYY-MM-DD") from None
     if day > today:
-        raise LifecycleUsage(f"--as-of {value} is after today ({today.isoformat()}): retention is never applied "
-                             "ahead of time")  # fmt: skip
+        raise LifecycleUsage(
+            f"--as-of {value} is after today ({today.isoformat()}): retention is never applied ahead of time"
+        )
     return day
 
 
@@ -303,8 +322,9 @@ class MonthPlan:
     runs: int = 0
 
     def describe(self) -> str:
-        return (f"{self.files} file(s) ({self.bytes} bytes), {self.objects} delivered object(s), "
-                f"{self.runs} Dagster run(s)")  # fmt: skip
+        return (
+            f"{self.files} file(s) ({self.bytes} bytes), {self.objects} delivered object(s), {self.runs} Dagster run(s)"
+        )
 
 
 @dataclass
@@ -314,9 +334,13 @@ class CustomerPurge:
     months: list[MonthPlan] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        return {"customer_months": len(self.months), "files": sum(m.files for m in self.months),
-                "bytes": sum(m.bytes for m in self.months), "objects": sum(m.objects for m in self.months),
-                "runs": sum(m.runs for m in self.months)}  # fmt: skip
+        return {
+            "customer_months": len(self.months),
+            "files": sum(m.files for m in self.months),
+            "bytes": sum(m.bytes for m in self.months),
+            "objects": sum(m.objects for m in self.months),
+            "runs": sum(m.runs for m in self.months),
+        }
 
 
 def _store_months(store, customer_id: str) -> set[str]:
@@ -340,10 +364,12 @@ def months_held(data_root: DataRoot, customer_id: str, history: History, store) 
 
 def plan_month(data_root: DataRoot, customer_id: str, month: str, history: History, store) -> MonthPlan:
     plan = MonthPlan(customer_id, month)
-    folders = [data_root.refuse_links(data_root.drop_dir(customer_id, month)),
-               data_root.refuse_links(data_root.path / "inbox" / customer_id / f".purge-{month}"),
-               data_root.refuse_links(data_root.warehouse_dir(customer_id, month)),
-               data_root.published_dir(customer_id, month)]  # a link could lead to another customer's files
+    folders = [
+        data_root.refuse_links(data_root.drop_dir(customer_id, month)),
+        data_root.refuse_links(data_root.path / "inbox" / customer_id / f".purge-{month}"),
+        data_root.refuse_links(data_root.warehouse_dir(customer_id, month)),
+        data_root.published_dir(customer_id, month),
+    ]  # a link could lead to another customer's files
     for folder in folders:
         files, size = _folder_stats(folder)
         plan.files += files
@@ -363,8 +389,9 @@ def purge_candidates(data_root: DataRoot, history: History) -> list[str]:
     return sorted(found)
 
 
-def plan_purge(data_root: DataRoot, customers: list[str] | None, as_of: dt.date, history: History,
-               store) -> list[CustomerPurge]:  # fmt: skip
+def plan_purge(
+    data_root: DataRoot, customers: list[str] | None, as_of: dt.date, history: History, store
+) -> list[CustomerPurge]:
     """What is expired, per customer and month, checked in full before anything is deleted: an invalid or unknown
     customer, a customer.yaml with a bad retention_months, an unfinished erasure or a folder that is a link refuses
     the whole purge."""
@@ -376,8 +403,11 @@ def plan_purge(data_root: DataRoot, customers: list[str] | None, as_of: dt.date,
                 raise LifecycleRefused(str(problem)) from None
         selected = sorted(set(customers))
         for customer_id in selected:
-            if not (held_on_disk(data_root, customer_id) or _Journal(data_root, "purge", customer_id).pending()
-                    or history.registered(customer_id)):  # fmt: skip
+            if not (
+                held_on_disk(data_root, customer_id)
+                or _Journal(data_root, "purge", customer_id).pending()
+                or history.registered(customer_id)
+            ):
                 raise LifecycleRefused(f"unknown customer {customer_id!r}: nothing of it under {data_root.path}")
     else:
         selected = purge_candidates(data_root, history)
@@ -387,9 +417,11 @@ def plan_purge(data_root: DataRoot, customers: list[str] | None, as_of: dt.date,
         if customer_id in offboarding:  # being deleted entirely by `tem customer offboard`
             continue
         if _erasure_pending(data_root, customer_id):
-            raise LifecycleRefused(f"customer {customer_id}: an erasure is not finished (.privacy/pending/"
-                                   f"{customer_id}.json); run the same tem privacy erase command again first; "
-                                   "nothing was purged")  # fmt: skip
+            raise LifecycleRefused(
+                f"customer {customer_id}: an erasure is not finished (.privacy/pending/"
+                f"{customer_id}.json); run the same tem privacy erase command again first; "
+                "nothing was purged"
+            )
         retention = retention_months(data_root, customer_id)
         plan = CustomerPurge(customer_id, retention)
         try:
@@ -444,8 +476,9 @@ class PurgeResult:
         return sum(len(p.months) for p in self.purged)
 
 
-def _finish_pending_purge(data_root: DataRoot, journal: _Journal, history: History, store,
-                          out: Callable[[str], None]) -> None:  # fmt: skip
+def _finish_pending_purge(
+    data_root: DataRoot, journal: _Journal, history: History, store, out: Callable[[str], None]
+) -> None:
     content = journal.load()
     customer_id = content["customer"]
     months = list(content["months"])
@@ -458,8 +491,15 @@ def _finish_pending_purge(data_root: DataRoot, journal: _Journal, history: Histo
     journal.forget()
 
 
-def purge(data_root: DataRoot, customers: list[str] | None, as_of: dt.date, history: History, store,
-          dry_run: bool = False, out: Callable[[str], None] = print) -> PurgeResult:  # fmt: skip
+def purge(
+    data_root: DataRoot,
+    customers: list[str] | None,
+    as_of: dt.date,
+    history: History,
+    store,
+    dry_run: bool = False,
+    out: Callable[[str], None] = print,
+) -> PurgeResult:
     """Delete every expired customer-month of the selected customers (every customer when none is given).
 
     Everything is checked first (LifecycleRefused, logged, nothing deleted). A dry run prints what would be deleted
@@ -477,15 +517,21 @@ def purge(data_root: DataRoot, customers: list[str] | None, as_of: dt.date, hist
     if dry_run:
         for customer_id in pending:
             months = _Journal(data_root, "purge", customer_id).load()["months"]
-            out(f"{customer_id}: an interrupted purge of {', '.join(months)} is pending (the same command without "
-                "--dry-run completes it)")  # fmt: skip
+            out(
+                f"{customer_id}: an interrupted purge of {', '.join(months)} is pending (the same command without "
+                "--dry-run completes it)"
+            )
         for plan in expired:
             for month in plan.months:
-                out(f"{plan.customer_id} {month.month}: would delete {month.describe()} "
-                    f"(retention {plan.retention_months} months)")  # fmt: skip
+                out(
+                    f"{plan.customer_id} {month.month}: would delete {month.describe()} "
+                    f"(retention {plan.retention_months} months)"
+                )
         total = sum(len(p.months) for p in expired)
-        out(f"dry run: would purge {total} customer-month(s) of {len(expired)} customer(s) expired as of "
-            f"{as_of.isoformat()}; nothing was changed")  # fmt: skip
+        out(
+            f"dry run: would purge {total} customer-month(s) of {len(expired)} customer(s) expired as of "
+            f"{as_of.isoformat()}; nothing was changed"
+        )
         return PurgeResult(as_of, expired, True)
 
     done: list[CustomerPurge] = []
@@ -499,13 +545,21 @@ def purge(data_root: DataRoot, customers: list[str] | None, as_of: dt.date, hist
                 continue
             # recounted under the lock, just before the first deletion (a finished pending purge changed them)
             held = months_held(data_root, customer_id, history, store)
-            plan.months = [plan_month(data_root, customer_id, m.month, history, store) for m in plan.months
-                           if m.month in held]  # fmt: skip
+            plan.months = [
+                plan_month(data_root, customer_id, m.month, history, store) for m in plan.months if m.month in held
+            ]
             if not plan.months:
                 continue
             months = [m.month for m in plan.months]
-            journal.commit({"customer": customer_id, "as_of": as_of.isoformat(), "retention_months":
-                            plan.retention_months, "months": months, "counts": plan.counts()})  # fmt: skip
+            journal.commit(
+                {
+                    "customer": customer_id,
+                    "as_of": as_of.isoformat(),
+                    "retention_months": plan.retention_months,
+                    "months": months,
+                    "counts": plan.counts(),
+                }
+            )
             crash_point("purge-journaled")
             try:
                 for index, month in enumerate(plan.months):
@@ -514,10 +568,19 @@ def purge(data_root: DataRoot, customers: list[str] | None, as_of: dt.date, hist
                     if index == 0:
                         crash_point("purge-month")
             except Exception as problem:
-                record(data_root, "purge", customer_id, months, plan.counts(), "failed",
-                       f"{_detail(problem)}; run the same command again to finish it")  # fmt: skip
-                raise LifecycleRefused(f"the purge of {customer_id} was interrupted ({_detail(problem)}); run the "
-                                       "same command again to finish it") from problem  # fmt: skip
+                record(
+                    data_root,
+                    "purge",
+                    customer_id,
+                    months,
+                    plan.counts(),
+                    "failed",
+                    f"{_detail(problem)}; run the same command again to finish it",
+                )
+                raise LifecycleRefused(
+                    f"the purge of {customer_id} was interrupted ({_detail(problem)}); run the "
+                    "same command again to finish it"
+                ) from problem
             record(data_root, "purge", customer_id, months, plan.counts(), "done")
             journal.forget()
             done.append(plan)
@@ -543,8 +606,9 @@ def return_sources(data_root: DataRoot, customer_id: str) -> list[tuple[str, Pat
             for name in names:
                 path = Path(folder) / name
                 if path.is_symlink():
-                    raise LifecycleRefused(f"{path.relative_to(data_root.path).as_posix()} is a symbolic link; "
-                                           "links are refused")  # fmt: skip
+                    raise LifecycleRefused(
+                        f"{path.relative_to(data_root.path).as_posix()} is a symbolic link; links are refused"
+                    )
                 entries.append((path.relative_to(data_root.path).as_posix(), path))
     return sorted(entries)
 
@@ -555,8 +619,6 @@ def _zip_info(name: str) -> zipfile.ZipInfo:
     info.external_attr = 0o644 << 16
     info.create_system = 3
     return info
-
-
 
 
 def write_return_archive(data_root: DataRoot, customer_id: str, folder: Path) -> dict:
@@ -578,9 +640,12 @@ def write_return_archive(data_root: DataRoot, customer_id: str, folder: Path) ->
                         size += len(block)
                         entry.write(block)
                 manifest.append({"path": name, "sha256": digest.hexdigest(), "size": size})
-            document = {"customer": customer_id, "files": manifest,
-                        "note": "every file the customer delivered (customers/, inbox/) and every file published "
-                                "for it (published/), as held on the day of offboarding"}  # fmt: skip
+            document = {
+                "customer": customer_id,
+                "files": manifest,
+                "note": "every file the customer delivered (customers/, inbox/) and every file published "
+                "for it (published/), as held on the day of offboarding",
+            }
             archive.writestr(_zip_info(ARCHIVE_MANIFEST), json.dumps(document, indent=1, sort_keys=True) + "\n")
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -590,8 +655,9 @@ def write_return_archive(data_root: DataRoot, customer_id: str, folder: Path) ->
         with contextlib.suppress(OSError):
             tmp.unlink()
         reason = problem.strerror or type(problem).__name__
-        raise LifecycleRefused(f"--return-to {folder}: the return archive cannot be written there ({reason}); "
-                               "nothing was deleted") from None  # fmt: skip
+        raise LifecycleRefused(
+            f"--return-to {folder}: the return archive cannot be written there ({reason}); nothing was deleted"
+        ) from None
     try:
         verify_return_archive(target, customer_id)
     except LifecycleRefused:
@@ -618,8 +684,9 @@ def verify_return_archive(path: Path, customer_id: str) -> None:
                 if (digest.hexdigest(), size) != expected[name]:
                     raise ValueError(f"entry {name} does not match its manifest")
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as problem:
-        raise LifecycleRefused(f"the return archive {path} does not read back ({problem}); nothing was "
-                               "deleted") from None  # fmt: skip
+        raise LifecycleRefused(
+            f"the return archive {path} does not read back ({problem}); nothing was deleted"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------- offboarding
@@ -647,8 +714,10 @@ def _destroy_key(data_root: DataRoot, customer_id: str) -> None:
 def _customer_files_outside_folders(data_root: DataRoot, customer_id: str) -> list[Path]:
     """The customer's other traces under the data root: a key migration's journal, an unfinished erasure's journal
     (its files are in the inbox being deleted)."""
-    return [data_root.secrets_dir() / "migrating" / f"{customer_id}.json",
-            privacy_dir(data_root) / "pending" / f"{customer_id}.json"]  # fmt: skip
+    return [
+        data_root.secrets_dir() / "migrating" / f"{customer_id}.json",
+        privacy_dir(data_root) / "pending" / f"{customer_id}.json",
+    ]
 
 
 def certificates_dir(data_root: DataRoot) -> Path:
@@ -663,8 +732,15 @@ class Offboarded:
     already: bool = False  # offboarded before: nothing was done
 
 
-def offboard(data_root: DataRoot, customer_id: str, confirm: str, return_to: str | None, history: History, store,
-             out: Callable[[str], None] = print) -> Offboarded:  # fmt: skip
+def offboard(
+    data_root: DataRoot,
+    customer_id: str,
+    confirm: str,
+    return_to: str | None,
+    history: History,
+    store,
+    out: Callable[[str], None] = print,
+) -> Offboarded:
     """Offboard the customer (see the module docstring); refusals are logged and raise LifecycleRefused."""
     try:
         try:
@@ -672,28 +748,38 @@ def offboard(data_root: DataRoot, customer_id: str, confirm: str, return_to: str
         except InvalidName as problem:
             raise LifecycleRefused(str(problem)) from None
         if confirm != customer_id:
-            raise LifecycleRefused(f"--confirm {confirm!r} does not repeat the customer id {customer_id!r}; "
-                                   "nothing was deleted")  # fmt: skip
+            raise LifecycleRefused(
+                f"--confirm {confirm!r} does not repeat the customer id {customer_id!r}; nothing was deleted"
+            )
         folder = None
         if return_to is not None:
             folder = Path(return_to).expanduser().resolve()
             if folder == data_root.path or folder.is_relative_to(data_root.path):
-                raise LifecycleRefused("--return-to must be outside the data root (the archive holds the customer's "
-                                       "files, and the data root keeps nothing of it); nothing was deleted")  # fmt: skip
+                raise LifecycleRefused(
+                    "--return-to must be outside the data root (the archive holds the customer's "
+                    "files, and the data root keeps nothing of it); nothing was deleted"
+                )
         journal = _Journal(data_root, "offboard", customer_id)
 
         def already_gone() -> Offboarded | None:
-            if journal.pending() or held_on_disk(data_root, customer_id) or history.registered(customer_id) \
-                    or history.runs(customer_id):  # fmt: skip
+            if (
+                journal.pending()
+                or held_on_disk(data_root, customer_id)
+                or history.registered(customer_id)
+                or history.runs(customer_id)
+            ):
                 return None
             done = sorted(certificates_dir(data_root).glob(f"{customer_id}-*.json"))
             if done:  # a second identical command (or one that waited for the first): nothing to do
-                out(f"customer {customer_id} was offboarded already; nothing of it is held; deletion certificate: "
-                    f"{done[-1]}")  # fmt: skip
+                out(
+                    f"customer {customer_id} was offboarded already; nothing of it is held; deletion certificate: "
+                    f"{done[-1]}"
+                )
                 record(data_root, "offboard", customer_id, [], {}, "nothing_to_do")
                 return Offboarded(done[-1], json.loads(done[-1].read_text()), True, already=True)
-            raise LifecycleRefused(f"unknown customer {customer_id!r}: nothing of it under {data_root.path} or in "
-                                   "Dagster")  # fmt: skip
+            raise LifecycleRefused(
+                f"unknown customer {customer_id!r}: nothing of it under {data_root.path} or in Dagster"
+            )
 
         if gone := already_gone():
             return gone
@@ -703,13 +789,17 @@ def offboard(data_root: DataRoot, customer_id: str, confirm: str, return_to: str
             resumed = journal.pending()
             if resumed:
                 archive = journal.load().get("return_archive")
-                out(f"completing an interrupted offboarding of {customer_id}"
-                    + (f" (its return archive was written before: {archive['path']})" if archive else ""))  # fmt: skip
+                out(
+                    f"completing an interrupted offboarding of {customer_id}"
+                    + (f" (its return archive was written before: {archive['path']})" if archive else "")
+                )
             else:
                 archive = write_return_archive(data_root, customer_id, folder) if folder is not None else None
                 if archive:
-                    out(f"return archive written and verified: {archive['path']} ({archive['files']} files, "
-                        f"{archive['bytes']} bytes, SHA-256 {archive['sha256']})")  # fmt: skip
+                    out(
+                        f"return archive written and verified: {archive['path']} ({archive['files']} files, "
+                        f"{archive['bytes']} bytes, SHA-256 {archive['sha256']})"
+                    )
                 crash_point("offboard-archived")
                 journal.commit(_offboard_plan(data_root, customer_id, archive, history, store))
                 crash_point("offboard-journaled")
@@ -718,8 +808,15 @@ def offboard(data_root: DataRoot, customer_id: str, confirm: str, return_to: str
         record(data_root, "offboard", customer_id, [], {}, "refused", problem)
         raise
     except Exception as problem:
-        record(data_root, "offboard", customer_id, [], {}, "failed",
-               f"{_detail(problem)}; run the same command again to finish it")  # fmt: skip
+        record(
+            data_root,
+            "offboard",
+            customer_id,
+            [],
+            {},
+            "failed",
+            f"{_detail(problem)}; run the same command again to finish it",
+        )
         raise
 
 
@@ -818,9 +915,20 @@ def _complete_offboarding(data_root: DataRoot, journal: _Journal, history: Histo
     _write_json_atomic(path, certificate)
     crash_point("offboard-certified")
     deleted = certificate["deleted"]
-    record(data_root, "offboard", customer_id, content["months"],
-           {"files": content["files"], "bytes": content["bytes"], "objects": content["objects"],
-            "runs": len(content["runs"]), "key_destroyed": int(deleted["key_destroyed"])}, "done")  # fmt: skip
+    record(
+        data_root,
+        "offboard",
+        customer_id,
+        content["months"],
+        {
+            "files": content["files"],
+            "bytes": content["bytes"],
+            "objects": content["objects"],
+            "runs": len(content["runs"]),
+            "key_destroyed": int(deleted["key_destroyed"]),
+        },
+        "done",
+    )
     journal.forget()
     lock = privacy_dir(data_root) / "locks" / f"{customer_id}.lock"
     lock.unlink(missing_ok=True)  # held by us until the command ends; a waiting command finds the customer gone

@@ -53,7 +53,6 @@ from pathlib import Path
 from types import MappingProxyType
 
 from reports.layout import fsync_folder
-
 from schemas.names import validate_id, validate_month
 
 ACTIONS = ("run", "export", "erase", "purge", "offboard", "key_rotate", "link")
@@ -263,8 +262,6 @@ def append(
         os.close(fd)  # closing releases the flock
 
 
-
-
 def read(root: Path, customer: str | None = None) -> list[dict]:
     """The records of the log, oldest first (only those of ``customer`` when given); [] when there is no log.
 
@@ -338,7 +335,10 @@ def verify(root: Path) -> tuple[bool, str]:
                 f"record {seq} (line {number})"
             )
         if prev == expected_prev and seq != expected_seq:
-            return False, f"record {expected_seq} (line {number}) was edited: its seq reads {seq}, expected {expected_seq}"
+            return (
+                False,
+                f"record {expected_seq} (line {number}) was edited: its seq reads {seq}, expected {expected_seq}",
+            )
         if prev != expected_prev:
             found_at = _line_of_seq(lines, expected_seq, index + 1)
             if found_at:

@@ -36,13 +36,22 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from reports.privacy import processing_log
 from reports.layout import DataRoot, LinkRefused
-from schemas.names import ID_PATTERN, InvalidName, validate_id
+from reports.privacy import processing_log
 from schemas.contract import DEFAULT_RETENTION_MONTHS, ContractError, _describe, _load_yaml, load_customer_settings
+from schemas.names import ID_PATTERN, InvalidName, validate_id
 from schemas.outputs import FINDINGS_CSV_COLUMNS, SAVINGS_CSV_COLUMNS
-from schemas.tables import (DEVICE_USAGE, DROPPED_PERSONAL_COLUMNS, INVOICE_CHARGES, PERSONAL_COLUMNS,
-                            PSEUDONYMIZED_COLUMNS, ROSTER, DeviceUsageModel, InvoiceChargeModel, RosterModel)  # fmt: skip
+from schemas.tables import (
+    DEVICE_USAGE,
+    DROPPED_PERSONAL_COLUMNS,
+    INVOICE_CHARGES,
+    PERSONAL_COLUMNS,
+    PSEUDONYMIZED_COLUMNS,
+    ROSTER,
+    DeviceUsageModel,
+    InvoiceChargeModel,
+    RosterModel,
+)
 
 PROVIDER_FILE = "provider.yaml"
 PURGE_SCHEDULE = "daily_retention_purge"
@@ -52,14 +61,66 @@ MAX_LINK_SECONDS = 7 * 24 * 3600  # and its limit (S3 SigV4 allows no more)
 EU_EEA_REGIONS = frozenset(
     {"eu", "eea", "european union", "european economic area"}
     | {  # EU member states: name and ISO 3166 alpha-2 code (Greece also as EL, the EU's own code)
-        "austria", "at", "belgium", "be", "bulgaria", "bg", "croatia", "hr", "cyprus", "cy", "czechia",
-        "czech republic", "cz", "denmark", "dk", "estonia", "ee", "finland", "fi", "france", "fr", "germany", "de",
-        "greece", "gr", "el", "hungary", "hu", "ireland", "ie", "italy", "it", "latvia", "lv", "lithuania", "lt",
-        "luxembourg", "lu", "malta", "mt", "netherlands", "the netherlands", "nl", "poland", "pl", "portugal", "pt",
-        "romania", "ro", "slovakia", "sk", "slovenia", "si", "spain", "es", "sweden", "se",
+        "austria",
+        "at",
+        "belgium",
+        "be",
+        "bulgaria",
+        "bg",
+        "croatia",
+        "hr",
+        "cyprus",
+        "cy",
+        "czechia",
+        "czech republic",
+        "cz",
+        "denmark",
+        "dk",
+        "estonia",
+        "ee",
+        "finland",
+        "fi",
+        "france",
+        "fr",
+        "germany",
+        "de",
+        "greece",
+        "gr",
+        "el",
+        "hungary",
+        "hu",
+        "ireland",
+        "ie",
+        "italy",
+        "it",
+        "latvia",
+        "lv",
+        "lithuania",
+        "lt",
+        "luxembourg",
+        "lu",
+        "malta",
+        "mt",
+        "netherlands",
+        "the netherlands",
+        "nl",
+        "poland",
+        "pl",
+        "portugal",
+        "pt",
+        "romania",
+        "ro",
+        "slovakia",
+        "sk",
+        "slovenia",
+        "si",
+        "spain",
+        "es",
+        "sweden",
+        "se",
     }
     | {"iceland", "is", "liechtenstein", "li", "norway", "no"}  # the other EEA states
-)  # fmt: skip
+)
 
 _TABLES = (ROSTER, INVOICE_CHARGES, DEVICE_USAGE)
 _MODELS = (RosterModel, InvoiceChargeModel, DeviceUsageModel)
@@ -166,7 +227,9 @@ def record_markdown(root: Path, customer_ids: Iterable[str], *, environ: Mapping
         _check_customer(data_root, customer_id)
     provider = load_provider(data_root.path)
 
-    processor = f"{_md(provider.name)}, the processor," if provider else f"the processor ({PROVIDER_FILE} not configured)"
+    processor = (
+        f"{_md(provider.name)}, the processor," if provider else f"the processor ({PROVIDER_FILE} not configured)"
+    )
     lines = [
         "# Record of processing activities (GDPR Art. 30(2))",
         "",
@@ -187,17 +250,23 @@ def _check_customer(data_root: DataRoot, customer_id: str) -> None:
     except InvalidName as problem:
         raise RecordError(str(problem)) from None
     try:  # a link could lead to another customer's files (reports/layout.py): refused, as everywhere
-        for path in (data_root.customer_file(customer_id), data_root.contracts_dir(customer_id),
-                     data_root.path / "inbox" / customer_id):  # fmt: skip
+        for path in (
+            data_root.customer_file(customer_id),
+            data_root.contracts_dir(customer_id),
+            data_root.path / "inbox" / customer_id,
+        ):
             data_root.refuse_links(path)
     except LinkRefused as problem:
         raise RecordError(str(problem)) from None
     if not data_root.customer_file(customer_id).is_file():
-        raise RecordError(f"unknown customer {customer_id!r}: no customers/{customer_id}/customer.yaml in the data root")
+        raise RecordError(
+            f"unknown customer {customer_id!r}: no customers/{customer_id}/customer.yaml in the data root"
+        )
 
 
-def _customer_section(data_root: DataRoot, customer_id: str, provider: ProviderSettings | None,
-                      environ: Mapping[str, str]) -> list[str]:  # fmt: skip
+def _customer_section(
+    data_root: DataRoot, customer_id: str, provider: ProviderSettings | None, environ: Mapping[str, str]
+) -> list[str]:
     shown_file = f"customers/{customer_id}/customer.yaml"
     try:
         settings = load_customer_settings(data_root.customer_file(customer_id), shown_file)
@@ -207,42 +276,71 @@ def _customer_section(data_root: DataRoot, customer_id: str, provider: ProviderS
     name = _md(settings.name)
     lines = [f"## {name} (customer `{customer_id}`)", ""]
 
-    lines += ["### Controller", "", f"- Name: {name}", f"- Customer id: `{customer_id}`",
-              f"- Region: {settings.region} (phone numbers written without a country code are read as {settings.region} numbers)",
-              f"- Currency: {settings.currency}",
-              f"- Carriers with a contract: {_list(_carriers(data_root, customer_id), code=True)}",
-              f"- Contact details: not held in the configuration ({shown_file} has no contact field)", ""]  # fmt: skip
+    lines += [
+        "### Controller",
+        "",
+        f"- Name: {name}",
+        f"- Customer id: `{customer_id}`",
+        f"- Region: {settings.region} (phone numbers written without a country code are read as {settings.region} numbers)",
+        f"- Currency: {settings.currency}",
+        f"- Carriers with a contract: {_list(_carriers(data_root, customer_id), code=True)}",
+        f"- Contact details: not held in the configuration ({shown_file} has no contact field)",
+        "",
+    ]
 
     lines += ["### Processor", ""]
     if provider is None:
         lines += [f"- not configured: add {PROVIDER_FILE} to the data root (name, contact, subprocessors)", ""]
     else:
-        lines += [f"- Name: {_md(provider.name)}", f"- Contact: {_md(provider.contact)}",
-                  f"- Sub-processors: {len(provider.subprocessors)} (under Recipients)", ""]  # fmt: skip
+        lines += [
+            f"- Name: {_md(provider.name)}",
+            f"- Contact: {_md(provider.contact)}",
+            f"- Sub-processors: {len(provider.subprocessors)} (under Recipients)",
+            "",
+        ]
 
-    lines += ["### Categories of data subjects", "",
-              "- Employees and other users of the controller's mobile lines: the people its line roster lists, "
-              "including managers named on roster rows and people who have left, while a month that lists them "
-              "is held.", ""]  # fmt: skip
+    lines += [
+        "### Categories of data subjects",
+        "",
+        "- Employees and other users of the controller's mobile lines: the people its line roster lists, "
+        "including managers named on roster rows and people who have left, while a month that lists them "
+        "is held.",
+        "",
+    ]
 
     lines += ["### Categories of personal data", "", "The data contract's personal columns:", ""]
-    lines += [f"- `{column}` ({', '.join(_tables_with(column))}): {_treatment(column)}" for column in sorted(PERSONAL_COLUMNS)]
-    lines += ["", "Linked to those identifiers, and personal data too while held (under pseudonyms in the warehouse):", ""]
+    lines += [
+        f"- `{column}` ({', '.join(_tables_with(column))}): {_treatment(column)}" for column in sorted(PERSONAL_COLUMNS)
+    ]
+    lines += [
+        "",
+        "Linked to those identifiers, and personal data too while held (under pseudonyms in the warehouse):",
+        "",
+    ]
     for table in _TABLES:
         linked = [c.name for c in table.columns if c.name not in PERSONAL_COLUMNS]
         lines.append(f"- {table.name}: {', '.join(linked)}")
     lines.append("")
 
-    lines += ["### Purposes", "",
-              "- Audit the carrier invoices against the negotiated contracts and the usage the devices measured "
-              "(overbilling to dispute).",
-              "- Recommend plan and line changes (lines to cancel, plans to right-size, features to drop).",
-              "- Chargeback: allocate the costs by cost center and department.", "",
-              "Each month: validate the delivered files, pseudonymize them into the warehouse, audit, and publish "
-              "the controller's report and CSV files.", ""]  # fmt: skip
+    lines += [
+        "### Purposes",
+        "",
+        "- Audit the carrier invoices against the negotiated contracts and the usage the devices measured "
+        "(overbilling to dispute).",
+        "- Recommend plan and line changes (lines to cancel, plans to right-size, features to drop).",
+        "- Chargeback: allocate the costs by cost center and department.",
+        "",
+        "Each month: validate the delivered files, pseudonymize them into the warehouse, audit, and publish "
+        "the controller's report and CSV files.",
+        "",
+    ]
 
-    lines += ["### Recipients", "", f"- The controller itself, through its published reports: {delivery.target(customer_id)}",
-              f"- The controller, on request: archives of one data subject's data (`tem privacy export`)"]  # fmt: skip
+    lines += [
+        "### Recipients",
+        "",
+        f"- The controller itself, through its published reports: {delivery.target(customer_id)}",
+        "- The controller, on request: archives of one data subject's data (`tem privacy export`)",
+    ]
     if provider is None:
         lines.append(f"- Sub-processors: not configured: add {PROVIDER_FILE}")
     elif not provider.subprocessors:
@@ -259,19 +357,34 @@ def _customer_section(data_root: DataRoot, customer_id: str, provider: ProviderS
     elif not transfers:
         lines.append("- None: no sub-processor is located outside the EU/EEA.")
     else:
-        lines += [f"- To {_md(s.location)}: {_md(s.name)} ({_md(s.purpose)}); safeguard: {_md(s.transfer_safeguard or '')}"
-                  for s in transfers]  # fmt: skip
+        lines += [
+            f"- To {_md(s.location)}: {_md(s.name)} ({_md(s.purpose)}); safeguard: {_md(s.transfer_safeguard or '')}"
+            for s in transfers
+        ]
     lines.append("")
 
     months = data_root.months(customer_id)
-    retention = (f"{settings.retention_months} billing months ({shown_file})" if "retention_months" in settings.model_fields_set
-                 else f"{DEFAULT_RETENTION_MONTHS} billing months (the default: {shown_file} sets no retention_months)")  # fmt: skip
-    lines += ["### Retention", "", f"- Retention: {retention}",
-              f"- Billing months held now: {len(months)}" + (f" ({', '.join(months)})" if months else ""),
-              f"- Older months are removed by `tem privacy purge --customer {customer_id}` and by the daily schedule "
-              f"`{PURGE_SCHEDULE}`.", ""]  # fmt: skip
+    retention = (
+        f"{settings.retention_months} billing months ({shown_file})"
+        if "retention_months" in settings.model_fields_set
+        else f"{DEFAULT_RETENTION_MONTHS} billing months (the default: {shown_file} sets no retention_months)"
+    )
+    lines += [
+        "### Retention",
+        "",
+        f"- Retention: {retention}",
+        f"- Billing months held now: {len(months)}" + (f" ({', '.join(months)})" if months else ""),
+        f"- Older months are removed by `tem privacy purge --customer {customer_id}` and by the daily schedule "
+        f"`{PURGE_SCHEDULE}`.",
+        "",
+    ]
 
-    lines += ["### Technical and organisational measures", "", *_measures(data_root, customer_id, delivery, environ), ""]
+    lines += [
+        "### Technical and organisational measures",
+        "",
+        *_measures(data_root, customer_id, delivery, environ),
+        "",
+    ]
     return lines
 
 
@@ -293,13 +406,19 @@ def _measures(data_root: DataRoot, customer_id: str, delivery: "_Delivery", envi
 def _key_state(data_root: DataRoot, customer_id: str) -> str:
     key_file = data_root.secrets_dir() / "keys" / f"{customer_id}.json"
     if key_file.is_file():
-        return (f"in force: per-customer data key, stored wrapped (AES key wrap) under the master key "
-                f"(.secrets/keys/{customer_id}.json).")  # fmt: skip
+        return (
+            f"in force: per-customer data key, stored wrapped (AES key wrap) under the master key "
+            f"(.secrets/keys/{customer_id}.json)."
+        )
     if (data_root.path / "warehouse" / customer_id).exists():
-        return ("not in force: keys derived from the master key (legacy; migrate with `tem keys migrate`): the "
-                f"warehouse exists but .secrets/keys/{customer_id}.json does not.")  # fmt: skip
-    return ("no data key yet (nothing of this customer has been pseudonymized): its per-customer data key, stored "
-            "wrapped (AES key wrap) under the master key, is created on its first run.")  # fmt: skip
+        return (
+            "not in force: keys derived from the master key (legacy; migrate with `tem keys migrate`): the "
+            f"warehouse exists but .secrets/keys/{customer_id}.json does not."
+        )
+    return (
+        "no data key yet (nothing of this customer has been pseudonymized): its per-customer data key, stored "
+        "wrapped (AES key wrap) under the master key, is created on its first run."
+    )
 
 
 def _master_key_state(data_root: DataRoot, environ: Mapping[str, str]) -> str:
@@ -308,8 +427,10 @@ def _master_key_state(data_root: DataRoot, environ: Mapping[str, str]) -> str:
             return "TEM_MASTER_KEY is set but empty: every run is refused until it holds the master key."
         return "production key from TEM_MASTER_KEY (kept outside the data root)."
     if (data_root.secrets_dir() / "master.key").exists():
-        return ("development key in use (.secrets/master.key, inside the data root): not for production; set "
-                "TEM_MASTER_KEY.")  # fmt: skip
+        return (
+            "development key in use (.secrets/master.key, inside the data root): not for production; set "
+            "TEM_MASTER_KEY."
+        )
     return "TEM_MASTER_KEY is not set: a development key would be created in .secrets/master.key; set TEM_MASTER_KEY."
 
 
@@ -321,8 +442,10 @@ def _log_state(data_root: DataRoot, customer_id: str) -> str:
         text = str(problem) if isinstance(problem, processing_log.ProcessingLogError) else "cannot be read"
         raise RecordError(text if text.startswith("processing log:") else f"processing log: {text}") from None
     count = f"{len(records)} record{'' if len(records) == 1 else 's'}" if records else "no records yet"
-    return (f"in force: `{shown}` in the data root, {count} for this customer; one line per operation, chained by "
-            "SHA-256 (`tem privacy log --verify`), never an identifier.")  # fmt: skip
+    return (
+        f"in force: `{shown}` in the data root, {count} for this customer; one line per operation, chained by "
+        "SHA-256 (`tem privacy log --verify`), never an identifier."
+    )
 
 
 class _Delivery:
@@ -333,20 +456,29 @@ class _Delivery:
 
     @classmethod
     def of(cls, environ: Mapping[str, str]) -> "_Delivery":
-        return cls(environ.get("TEM_DELIVERY") or "local", environ.get("TEM_S3_BUCKET") or None,
-                   (environ.get("TEM_S3_PREFIX") or "").strip("/"), bool(environ.get("TEM_S3_ENDPOINT_URL")),
-                   environ.get("AWS_REGION") or None)  # fmt: skip
+        return cls(
+            environ.get("TEM_DELIVERY") or "local",
+            environ.get("TEM_S3_BUCKET") or None,
+            (environ.get("TEM_S3_PREFIX") or "").strip("/"),
+            bool(environ.get("TEM_S3_ENDPOINT_URL")),
+            environ.get("AWS_REGION") or None,
+        )
 
     def target(self, customer_id: str) -> str:
         if self.kind == "local":
             return f"the data root's folder `published/{customer_id}/<YYYY-MM>/`; TEM_DELIVERY local."
         if self.kind != "s3":
-            return f"unknown delivery target `{_code(self.kind)}` (TEM_DELIVERY): delivery fails until it is local or s3."
+            return (
+                f"unknown delivery target `{_code(self.kind)}` (TEM_DELIVERY): delivery fails until it is local or s3."
+            )
         if not self.bucket:
             return "an S3 bucket, but TEM_S3_BUCKET is not set: delivery fails until it is."
         key = "/".join(part for part in (self.prefix, customer_id, "<YYYY-MM>") if part)
-        where = ("an S3-compatible endpoint (TEM_S3_ENDPOINT_URL)" if self.endpoint
-                 else f"AWS region {_md(self.region or 'us-east-1 (the default: AWS_REGION is not set)')}")  # fmt: skip
+        where = (
+            "an S3-compatible endpoint (TEM_S3_ENDPOINT_URL)"
+            if self.endpoint
+            else f"AWS region {_md(self.region or 'us-east-1 (the default: AWS_REGION is not set)')}"
+        )
         return f"objects `s3://{_code(self.bucket)}/{_code(key)}/` on {where}; TEM_DELIVERY s3."
 
     def _s3(self) -> bool:
@@ -356,17 +488,23 @@ class _Delivery:
         if self._s3():
             return "in force: every delivered object is written with server-side encryption (AES256) requested."
         if self.kind == "local":
-            return ("not applicable: the delivery is the local published/ folder (TEM_DELIVERY local), protected by "
-                    "the disk it is on.")  # fmt: skip
+            return (
+                "not applicable: the delivery is the local published/ folder (TEM_DELIVERY local), protected by "
+                "the disk it is on."
+            )
         return "not in force: no working delivery target (see Recipients)."
 
     def links(self) -> str:
         if self._s3():
-            return (f"in force: `tem reports url` prints presigned links to one object each, which expire (default "
-                    f"{DEFAULT_LINK_SECONDS} seconds, at most {MAX_LINK_SECONDS} seconds, 7 days).")  # fmt: skip
+            return (
+                f"in force: `tem reports url` prints presigned links to one object each, which expire (default "
+                f"{DEFAULT_LINK_SECONDS} seconds, at most {MAX_LINK_SECONDS} seconds, 7 days)."
+            )
         if self.kind == "local":
-            return ("not in force: with the local delivery `tem reports url` prints file:// paths, which are not "
-                    "signed and do not expire.")  # fmt: skip
+            return (
+                "not in force: with the local delivery `tem reports url` prints file:// paths, which are not "
+                "signed and do not expire."
+            )
         return "not in force: no working delivery target (see Recipients)."
 
 

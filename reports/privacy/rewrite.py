@@ -40,7 +40,6 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from reports.workbook.archive import reproducible_bytes
 
-
 BOM = b"\xef\xbb\xbf"
 ZIP_MAGIC = b"PK\x03\x04"
 PARQUET_MAGIC = b"PAR1"
@@ -394,8 +393,15 @@ def _follow_deleted_rows(sheet, deleted: list[int]) -> None:
 
 # ------------------------------------------------------------------------------------------------------------ Parquet
 
-PARQUET_CODECS = {"UNCOMPRESSED": "NONE", "SNAPPY": "SNAPPY", "GZIP": "GZIP", "BROTLI": "BROTLI", "ZSTD": "ZSTD",
-                  "LZ4": "LZ4", "LZ4_RAW": "LZ4"}  # fmt: skip
+PARQUET_CODECS = {
+    "UNCOMPRESSED": "NONE",
+    "SNAPPY": "SNAPPY",
+    "GZIP": "GZIP",
+    "BROTLI": "BROTLI",
+    "ZSTD": "ZSTD",
+    "LZ4": "LZ4",
+    "LZ4_RAW": "LZ4",
+}
 
 
 def _rewrite_parquet(

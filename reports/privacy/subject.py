@@ -17,9 +17,9 @@ import polars as pl
 
 from reports.inputs.intake import SourceFile, drop_files
 from reports.inputs.parsing import normalize_phone, phone_lookup
-from reports.privacy.rewrite import RowEdits
 from reports.inputs.readers import read_text_frame
 from reports.layout import DataRoot
+from reports.privacy.rewrite import RowEdits
 from schemas.tables import DEVICE_USAGE, ERASED, INVOICE_CHARGES, ROSTER, TableSpec
 
 TABLES = (ROSTER, INVOICE_CHARGES, DEVICE_USAGE)
@@ -131,8 +131,9 @@ def _zero_counts() -> dict[str, int]:
     return {"roster": 0, "usage": 0, "charges": 0, "manager_refs": 0}
 
 
-def _file_edits(frame: FileFrame, subject_rows: pl.DataFrame, lines: list[str], employee_ids: list[str],
-                region: str) -> tuple[RowEdits, dict[str, int]] | None:  # fmt: skip
+def _file_edits(
+    frame: FileFrame, subject_rows: pl.DataFrame, lines: list[str], employee_ids: list[str], region: str
+) -> tuple[RowEdits, dict[str, int]] | None:
     """The erasure edits of one file and what they count, or None when the file holds nothing of the subject."""
     rows = frame.rows
     if frame.table is ROSTER:
@@ -144,7 +145,9 @@ def _file_edits(frame: FileFrame, subject_rows: pl.DataFrame, lines: list[str], 
             )["source_row"].to_list()
         if not drop and not managed:
             return None
-        edits = RowEdits(drop=frozenset(drop), set_values={"manager_employee_id": {r: "" for r in managed}} if managed else {})
+        edits = RowEdits(
+            drop=frozenset(drop), set_values={"manager_employee_id": {r: "" for r in managed}} if managed else {}
+        )
         return edits, {"roster": len(drop), "manager_refs": len(managed)}
     if not lines:
         return None
@@ -159,5 +162,7 @@ def _file_edits(frame: FileFrame, subject_rows: pl.DataFrame, lines: list[str], 
 
 def holdings_by_month(data_root: DataRoot, customer_id: str, selector: Selector, region: str) -> list[MonthHoldings]:
     """What every month of the customer's inbox holds about the subject, in calendar order."""
-    return [month_holdings(read_month(data_root, customer_id, month), month, selector, region)
-            for month in data_root.months(customer_id)]  # fmt: skip
+    return [
+        month_holdings(read_month(data_root, customer_id, month), month, selector, region)
+        for month in data_root.months(customer_id)
+    ]

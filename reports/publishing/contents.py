@@ -15,8 +15,14 @@ from reports.layout import DataRoot
 from reports.publishing.publish import PublishError, dispute_files
 from reports.warehouse.store import Warehouse
 from reports.workbook.book import CustomerReport
-from schemas.outputs import (DISPUTES_CSV_AMOUNTS, DISPUTES_CSV_COLUMNS, FINDINGS_CSV_AMOUNTS, FINDINGS_CSV_COLUMNS,
-                             SAVINGS_CSV_AMOUNTS, SAVINGS_CSV_COLUMNS)
+from schemas.outputs import (
+    DISPUTES_CSV_AMOUNTS,
+    DISPUTES_CSV_COLUMNS,
+    FINDINGS_CSV_AMOUNTS,
+    FINDINGS_CSV_COLUMNS,
+    SAVINGS_CSV_AMOUNTS,
+    SAVINGS_CSV_COLUMNS,
+)
 
 MONEY_2 = pl.Decimal(18, 2)
 TREND_MONTHS = 12  # the Trend sheet's reach: this month and the 11 before it
@@ -70,8 +76,11 @@ FROM invoice_charges WHERE msisdn IS NULL GROUP BY ALL ORDER BY billed_total DES
 
 def read_published(path: Path, columns: list[str], amounts: tuple[str, ...]) -> pl.DataFrame:
     """A published CSV as text, its amounts as exact decimals; no rows (the columns only) when it does not exist."""
-    frame = pl.read_csv(path, infer_schema=False, columns=columns) if path.exists() else pl.DataFrame(
-        schema={c: pl.String for c in columns})  # fmt: skip
+    frame = (
+        pl.read_csv(path, infer_schema=False, columns=columns)
+        if path.exists()
+        else pl.DataFrame(schema={c: pl.String for c in columns})
+    )
     return frame.with_columns(pl.col(a).cast(MONEY_2) for a in amounts)
 
 
@@ -82,28 +91,45 @@ def read_disputes(folder: Path, findings: pl.DataFrame) -> pl.DataFrame:
     rows = pl.concat(parts) if parts else read_published(folder / "-", DISPUTES_CSV_COLUMNS, DISPUTES_CSV_AMOUNTS)
     rows = rows.with_columns(pl.col("invoice_date", "last_day_to_file").str.to_date("%Y-%m-%d"))
     if rows.height != findings.height or rows["disputed_amount"].sum() != findings["disputed_amount"].sum():
-        raise PublishError("the disputes-<carrier>.csv files do not add up to findings.csv; "
-                           "re-run the whole customer-month")  # fmt: skip
+        raise PublishError(
+            "the disputes-<carrier>.csv files do not add up to findings.csv; re-run the whole customer-month"
+        )
     return rows
 
 
 def trend(warehouse: Warehouse, customer_id: str, month: str) -> pl.DataFrame:
     """Invoiced, disputed and monthly savings for up to the last 12 reconciled months of this customer."""
-    months = sorted(p.name for p in warehouse.data_root.warehouse_dir(customer_id).iterdir()
-                    if p.is_dir() and p.name <= month and (p / "invoice_charges.parquet").exists())[-TREND_MONTHS:]  # fmt: skip
+    months = sorted(
+        p.name
+        for p in warehouse.data_root.warehouse_dir(customer_id).iterdir()
+        if p.is_dir() and p.name <= month and (p / "invoice_charges.parquet").exists()
+    )[-TREND_MONTHS:]
     rows = []
     connection = warehouse.connect()
     for past in months:
+
         def total(table: str, column: str) -> object:
             if not warehouse.exists(customer_id, past, table):
                 return 0
             warehouse.view(connection, "t", customer_id, past, table)
-            return warehouse.first_row(connection, f"SELECT CAST(coalesce(sum({column}), 0) AS DECIMAL(18, 2)) FROM t")[0]
+            return warehouse.first_row(connection, f"SELECT CAST(coalesce(sum({column}), 0) AS DECIMAL(18, 2)) FROM t")[
+                0
+            ]
 
-        rows.append({"billing_month": past, "invoiced_total": total("invoice_charges", "amount"),
-                     "disputed_total": total("findings", "disputed_amount"),
-                     "monthly_savings": total("savings", "monthly_savings")})  # fmt: skip
-    schema = {"billing_month": pl.String, "invoiced_total": MONEY_2, "disputed_total": MONEY_2, "monthly_savings": MONEY_2}
+        rows.append(
+            {
+                "billing_month": past,
+                "invoiced_total": total("invoice_charges", "amount"),
+                "disputed_total": total("findings", "disputed_amount"),
+                "monthly_savings": total("savings", "monthly_savings"),
+            }
+        )
+    schema = {
+        "billing_month": pl.String,
+        "invoiced_total": MONEY_2,
+        "disputed_total": MONEY_2,
+        "monthly_savings": MONEY_2,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 

@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from reports.layout import LINK_REFUSED, atomic_replace, file_sha256, temp_path_for
-
 from schemas.names import validate_id, validate_month
 
 MANIFEST = "manifest.json"
@@ -27,8 +26,6 @@ def object_key(customer_id: str, month: str, name: str) -> str:
     if not name or name.startswith(".") or not set(name) <= FILE_NAME_CHARACTERS:
         raise DeliveryError(f"file name {name!r} may not be delivered")
     return f"{validate_id(customer_id)}/{validate_month(month)}/{name}"
-
-
 
 
 def build_manifest(customer_id: str, month: str, files: list[Path]) -> bytes:
@@ -70,7 +67,7 @@ class ObjectStore(ABC):
             return keys
         skipped, wanted = [], set()
         for key in keys:
-            relative = key[len(prefix):].lstrip("/")
+            relative = key[len(prefix) :].lstrip("/")
             parts = relative.split("/")
             if not relative or any(not part or part in (".", "..") or part.startswith(".") for part in parts):
                 skipped.append(key)
@@ -114,11 +111,15 @@ class ObjectStore(ABC):
             document = json.loads(data)
             names = [entry["name"] for entry in document["files"]]
         except (ValueError, TypeError, KeyError):
-            raise DeliveryError(f"{customer_id} {month}: {MANIFEST} is damaged (not a manifest of this pipeline); "
-                                "run tem run for that month again to deliver it anew") from None  # fmt: skip
+            raise DeliveryError(
+                f"{customer_id} {month}: {MANIFEST} is damaged (not a manifest of this pipeline); "
+                "run tem run for that month again to deliver it anew"
+            ) from None
         if not all(isinstance(name, str) for name in names):
-            raise DeliveryError(f"{customer_id} {month}: {MANIFEST} is damaged (a file name is not text); "
-                                "run tem run for that month again to deliver it anew")  # fmt: skip
+            raise DeliveryError(
+                f"{customer_id} {month}: {MANIFEST} is damaged (a file name is not text); "
+                "run tem run for that month again to deliver it anew"
+            )
         return document
 
 
@@ -194,17 +195,20 @@ class LocalStore(ObjectStore):
 class S3Store(ObjectStore):
     """An S3 bucket (or any S3-compatible endpoint) under a prefix, through boto3."""
 
-    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None,
-                 client=None):  # fmt: skip
+    def __init__(
+        self, bucket: str, prefix: str = "", endpoint_url: str | None = None, region: str | None = None, client=None
+    ):
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = client or boto3.client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region or os.environ.get("AWS_REGION", "us-east-1"),
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or os.environ.get("AWS_REGION", "us-east-1"),
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-        )  # fmt: skip
+        )
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key  # _key("") is the prefix with its slash
@@ -213,8 +217,13 @@ class S3Store(ObjectStore):
         self.client.upload_file(str(path), self.bucket, self._key(key), ExtraArgs={"ServerSideEncryption": "AES256"})
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ServerSideEncryption="AES256",
-                               ContentType="application/json")  # fmt: skip
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ServerSideEncryption="AES256",
+            ContentType="application/json",
+        )
 
     def get_bytes(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError
@@ -233,7 +242,7 @@ class S3Store(ObjectStore):
         paginator = self.client.get_paginator("list_objects_v2")
         keys = []
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            keys.extend(item["Key"][len(self._key("")):] for item in page.get("Contents", []))
+            keys.extend(item["Key"][len(self._key("")) :] for item in page.get("Contents", []))
         return sorted(keys)
 
     def download(self, key: str, path: Path) -> None:

@@ -22,8 +22,13 @@ from schemas.outputs import DISPUTES_CSV_COLUMNS
 
 DEFAULT_WINDOW_DAYS = 90
 INVOICE_KEY = ["carrier", "account_number", "invoice_number"]
-INVOICE_DATES_SCHEMA = {"carrier": pl.String, "account_number": pl.String, "invoice_number": pl.String,
-                        "invoice_date": pl.Date, "period_end": pl.Date}  # fmt: skip
+INVOICE_DATES_SCHEMA = {
+    "carrier": pl.String,
+    "account_number": pl.String,
+    "invoice_number": pl.String,
+    "invoice_date": pl.Date,
+    "period_end": pl.Date,
+}
 # how the last day to file was counted, for the workbook to say so
 FROM_INVOICE_DATE, FROM_PERIOD_END, FROM_MONTH_END = "invoice date", "period end", "billing month end"
 
@@ -38,8 +43,13 @@ def month_end(billing_month: str) -> dt.date:
     return dt.date(year, month, calendar.monthrange(year, month)[1])
 
 
-def dispute_rows(findings: pl.DataFrame, invoices: pl.DataFrame, windows: dict[str, int], billing_month: str,
-                 default_window: int = DEFAULT_WINDOW_DAYS) -> pl.DataFrame:  # fmt: skip
+def dispute_rows(
+    findings: pl.DataFrame,
+    invoices: pl.DataFrame,
+    windows: dict[str, int],
+    billing_month: str,
+    default_window: int = DEFAULT_WINDOW_DAYS,
+) -> pl.DataFrame:
     """One row per finding, in DISPUTES_CSV_COLUMNS order plus `counted_from` and `window_days`.
 
     `findings` has the findings.csv columns (amounts as published); `invoices` one row per invoice with its
@@ -53,8 +63,10 @@ def dispute_rows(findings: pl.DataFrame, invoices: pl.DataFrame, windows: dict[s
         schema={"carrier": pl.String, "window_days": pl.Int64},
     )
     types = [t for t in findings["finding_type"].unique().to_list() if t is not None]
-    labels = pl.DataFrame({"finding_type": types, "finding": [finding_label(t) for t in types]},
-                          schema={"finding_type": pl.String, "finding": pl.String})  # fmt: skip
+    labels = pl.DataFrame(
+        {"finding_type": types, "finding": [finding_label(t) for t in types]},
+        schema={"finding_type": pl.String, "finding": pl.String},
+    )
     rows = (
         findings.with_row_index("__order")
         .join(known, on=INVOICE_KEY, how="left", nulls_equal=True)
@@ -63,9 +75,12 @@ def dispute_rows(findings: pl.DataFrame, invoices: pl.DataFrame, windows: dict[s
         .with_columns(
             pl.col("window_days").fill_null(default_window),
             pl.col("finding").fill_null(finding_label(None)),
-            pl.when(pl.col("invoice_date").is_not_null()).then(pl.lit(FROM_INVOICE_DATE))
-            .when(pl.col("period_end").is_not_null()).then(pl.lit(FROM_PERIOD_END))
-            .otherwise(pl.lit(FROM_MONTH_END)).alias("counted_from"),
+            pl.when(pl.col("invoice_date").is_not_null())
+            .then(pl.lit(FROM_INVOICE_DATE))
+            .when(pl.col("period_end").is_not_null())
+            .then(pl.lit(FROM_PERIOD_END))
+            .otherwise(pl.lit(FROM_MONTH_END))
+            .alias("counted_from"),
             pl.coalesce("invoice_date", "period_end", pl.lit(fallback)).alias("__basis"),
         )
         .with_columns((pl.col("__basis") + pl.duration(days=pl.col("window_days"))).alias("last_day_to_file"))
@@ -76,5 +91,6 @@ def dispute_rows(findings: pl.DataFrame, invoices: pl.DataFrame, windows: dict[s
 
 def by_carrier(rows: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """carrier -> its rows (DISPUTES_CSV_COLUMNS), carriers in alphabetical order; none for a carrier without rows."""
-    return {carrier: part.select(DISPUTES_CSV_COLUMNS)
-            for (carrier,), part in rows.group_by("carrier", maintain_order=True)}  # fmt: skip
+    return {
+        carrier: part.select(DISPUTES_CSV_COLUMNS) for (carrier,), part in rows.group_by("carrier", maintain_order=True)
+    }

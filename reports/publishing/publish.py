@@ -8,21 +8,21 @@ from pathlib import Path
 
 import polars as pl
 
+from reports.inputs.contracts import currency_of, dispute_windows
+from reports.layout import DataRoot
 from reports.publishing.csv_files import write_csv_atomically
 from reports.publishing.delivery import ObjectStore
 from reports.publishing.disputes import INVOICE_DATES_SQL, by_carrier, dispute_rows
-from reports.inputs.contracts import currency_of, dispute_windows
-from reports.layout import DataRoot
 from reports.publishing.reidentification import inbox_file_names, published_quarantine, published_rows
 from reports.warehouse.store import Warehouse
 from schemas.names import validate_id
 from schemas.outputs import (
     DISPUTES_CSV_AMOUNTS,
-    FINDINGS_CSV_AMOUNTS,
-    SAVINGS_CSV_AMOUNTS,
     DISPUTES_FILE_PREFIX,
     FINDING_TYPES,
+    FINDINGS_CSV_AMOUNTS,
     FINDINGS_CSV_COLUMNS,
+    SAVINGS_CSV_AMOUNTS,
     SAVINGS_CSV_COLUMNS,
     SAVINGS_TYPES,
     disputes_file_name,
@@ -38,10 +38,13 @@ DELIVERED_FILES = ("report.xlsx", "findings.csv", "savings.csv", "quarantine.csv
 # The order of published rows, on the values the customer reads: the warehouse orders by pseudonyms, which follow
 # the customer's data key, so the same inbox under another key (a new data root) would list rows differently.
 PUBLICATION_ORDER = {
-    "findings": ("finding_type", FINDING_TYPES, ("carrier", "account_number", "invoice_number", "__type", "msisdn",
-                                                 "charge_type", "charge_code", "evidence")),
+    "findings": (
+        "finding_type",
+        FINDING_TYPES,
+        ("carrier", "account_number", "invoice_number", "__type", "msisdn", "charge_type", "charge_code", "evidence"),
+    ),
     "savings": ("savings_type", SAVINGS_TYPES, ("carrier", "__type", "msisdn", "feature_code", "rationale")),
-}  # fmt: skip
+}
 
 
 class PublishError(RuntimeError):
@@ -56,8 +59,9 @@ def in_publication_order(table: str, rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(rank.alias("__type")).sort(list(keys)).drop("__type")
 
 
-def publish_table(data_root: DataRoot, warehouse: Warehouse, maps: dict[str, pl.DataFrame], customer_id: str,
-                  month: str, table: str) -> pl.DataFrame:  # fmt: skip
+def publish_table(
+    data_root: DataRoot, warehouse: Warehouse, maps: dict[str, pl.DataFrame], customer_id: str, month: str, table: str
+) -> pl.DataFrame:
     """Publish a warehouse table (findings, savings) as published/<customer>/<month>/<table>.csv for its customer
     alone, identifiers restored with `maps` (reidentification_maps); returns the published rows."""
     columns, amounts = PUBLISHED_TABLES[table]
@@ -66,8 +70,10 @@ def publish_table(data_root: DataRoot, warehouse: Warehouse, maps: dict[str, pl.
     line_level = stored["msisdn"].is_not_null()
     unresolved = rows.filter(line_level & (pl.col("msisdn") == "")).height
     if unresolved:
-        raise PublishError(f"{unresolved} row(s) of {table} refer to a line that is no longer in the inbox files; "
-                           "re-run the whole customer-month")  # fmt: skip
+        raise PublishError(
+            f"{unresolved} row(s) of {table} refer to a line that is no longer in the inbox files; "
+            "re-run the whole customer-month"
+        )
     rows = in_publication_order(table, rows)
     write_csv_atomically(data_root.published_dir(customer_id, month) / f"{table}.csv", rows, amounts)
     return rows
@@ -83,8 +89,9 @@ def publish_quarantine(data_root: DataRoot, warehouse: Warehouse, customer_id: s
     return frame
 
 
-def publish_disputes(data_root: DataRoot, warehouse: Warehouse, customer_id: str, month: str,
-                     findings: pl.DataFrame) -> dict[str, int]:  # fmt: skip
+def publish_disputes(
+    data_root: DataRoot, warehouse: Warehouse, customer_id: str, month: str, findings: pl.DataFrame
+) -> dict[str, int]:
     """published/<customer>/<month>/disputes-<carrier>.csv, one per carrier with findings, from the rows of
     findings.csv (same amounts, same evidence) with each invoice's date and last day to file. A carrier without
     findings gets no file, and a file left by an earlier run for a carrier that no longer has findings is removed.

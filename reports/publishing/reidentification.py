@@ -24,8 +24,9 @@ from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER
 INGESTED_TABLES = (ROSTER.name, INVOICE_CHARGES.name, DEVICE_USAGE.name)
 
 
-def restore_withheld_values(data_root: DataRoot, customer_id: str, month: str, table: str,
-                            quarantine: pl.DataFrame) -> pl.DataFrame:  # fmt: skip
+def restore_withheld_values(
+    data_root: DataRoot, customer_id: str, month: str, table: str, quarantine: pl.DataFrame
+) -> pl.DataFrame:
     """Fill the withheld values (every quarantined cell's) from the inbox file the row came from, trimmed as
     the parser saw them."""
     withheld = quarantine.filter(pl.col("value").is_null())
@@ -74,8 +75,9 @@ def inbox_file_names(data_root: DataRoot, customer_id: str, month: str) -> dict[
     return {f.ref: f.name for table in INGESTED_TABLES for f in drop_files(data_root, customer_id, month, table)}
 
 
-def reidentification_maps(data_root: DataRoot, customer_id: str, month: str,
-                          pseudonymizer: Pseudonymizer) -> dict[str, pl.DataFrame]:  # fmt: skip
+def reidentification_maps(
+    data_root: DataRoot, customer_id: str, month: str, pseudonymizer: Pseudonymizer
+) -> dict[str, pl.DataFrame]:
     """pseudonym -> identifier for the msisdns (E.164) and employee ids in this customer-month's own inbox.
 
     Computed at publish time from the customer's files, once per distinct value; nothing maps
@@ -103,16 +105,24 @@ def reidentification_maps(data_root: DataRoot, customer_id: str, month: str,
 def restore_identifiers(frame: pl.DataFrame, maps: dict[str, pl.DataFrame]) -> pl.DataFrame:
     for column, lookup in maps.items():
         frame = (
-            frame.join(lookup.rename({"pseudonym": column, "value": "__clear"}), on=column, how="left",
-                       maintain_order="left")  # fmt: skip
+            frame.join(
+                lookup.rename({"pseudonym": column, "value": "__clear"}), on=column, how="left", maintain_order="left"
+            )
             .with_columns(pl.col("__clear").alias(column))
             .drop("__clear")
         )
     return frame
 
 
-def published_rows(stored: pl.DataFrame, maps: dict[str, pl.DataFrame], customer_id: str, month: str,
-                   currency: str, columns: list[str], money_columns: tuple[str, ...]) -> pl.DataFrame:  # fmt: skip
+def published_rows(
+    stored: pl.DataFrame,
+    maps: dict[str, pl.DataFrame],
+    customer_id: str,
+    month: str,
+    currency: str,
+    columns: list[str],
+    money_columns: tuple[str, ...],
+) -> pl.DataFrame:
     """Rows of a published CSV: identifiers restored for this customer, evidence completed, amounts with two
     decimals (half-up), empty cells for missing values."""
     restored = restore_identifiers(stored, maps)
@@ -127,7 +137,11 @@ def published_rows(stored: pl.DataFrame, maps: dict[str, pl.DataFrame], customer
         elif column not in fields:
             fields[column] = f"coalesce(CAST({column} AS VARCHAR), '')"
     select = ", ".join(f"{expression} AS {name}" for name, expression in fields.items())
-    return duckdb.sql(
-        f"SELECT {select} FROM restored",
-        params={"customer_id": customer_id, "month": month, "currency": currency},
-    ).pl().select(columns)
+    return (
+        duckdb.sql(
+            f"SELECT {select} FROM restored",
+            params={"customer_id": customer_id, "month": month, "currency": currency},
+        )
+        .pl()
+        .select(columns)
+    )

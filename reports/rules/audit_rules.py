@@ -35,10 +35,13 @@ CREATE OR REPLACE MACRO ordered_features(features) AS
 """
 
 # The audit's own: quantities without trailing zeros.
-MACROS = SHARED_MACROS + """
+MACROS = (
+    SHARED_MACROS
+    + """
 CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'none'
     ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(18, 6)) AS VARCHAR), '0'), '.') END;
 """
+)
 
 # Rules v1.1: the numbers on the roster that cannot be verified. A number whose roster rows were all quarantined
 # (the row is there, some cell broke a rule) while its msisdn still parsed: `rejected_roster` (the quarantined
@@ -323,11 +326,21 @@ RULES: tuple[Rule, ...] = (
 
 
 FINDINGS_SCHEMA = {
-    "carrier": pl.String, "account_number": pl.String, "invoice_number": pl.String, "msisdn": pl.String,
-    "employee_id": pl.String, "finding_type": pl.String, "charge_type": pl.String, "charge_code": pl.String,
-    "billed_amount": pl.Decimal(18, 4), "expected_amount": pl.Decimal(18, 4), "disputed_amount": pl.Decimal(18, 4),
-    "evidence": pl.String, "charge_count": pl.Int64, "rule_order": pl.Int64,
-}  # fmt: skip
+    "carrier": pl.String,
+    "account_number": pl.String,
+    "invoice_number": pl.String,
+    "msisdn": pl.String,
+    "employee_id": pl.String,
+    "finding_type": pl.String,
+    "charge_type": pl.String,
+    "charge_code": pl.String,
+    "billed_amount": pl.Decimal(18, 4),
+    "expected_amount": pl.Decimal(18, 4),
+    "disputed_amount": pl.Decimal(18, 4),
+    "evidence": pl.String,
+    "charge_count": pl.Int64,
+    "rule_order": pl.Int64,
+}
 
 
 def not_examined(connection: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -359,6 +372,12 @@ def run_rules(connection: duckdb.DuckDBPyConnection, currency: str, month: str) 
         connection.execute("DELETE FROM remaining WHERE charge_id IN (SELECT unnest(consumed) FROM rule_result)")
     findings = pl.concat([r.cast(FINDINGS_SCHEMA) for r in results], how="vertical")
     return findings.sort(
-        "carrier", "account_number", "invoice_number", "rule_order", "msisdn", "charge_type", "charge_code",
+        "carrier",
+        "account_number",
+        "invoice_number",
+        "rule_order",
+        "msisdn",
+        "charge_type",
+        "charge_code",
         nulls_last=False,
     )

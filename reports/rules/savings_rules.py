@@ -16,13 +16,15 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 
-from reports.workbook.labels import month_name
 from reports.rules.audit_rules import SHARED_MACROS
+from reports.workbook.labels import month_name
 
 MINIMUM_SAVING = "0.01"
 RIGHTSIZE_THRESHOLD_X3 = "3.00"  # cost(ordered) - cost(best) >= 1.00, compared as three times the costs
 
-MACROS = SHARED_MACROS + """
+MACROS = (
+    SHARED_MACROS
+    + """
 CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'unlimited'
     ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(38, 6)) AS VARCHAR), '0'), '.') END;
 -- x / 3 rounded half-up to cents, exactly (x >= 0 with at most 12 decimals)
@@ -30,6 +32,7 @@ CREATE OR REPLACE MACRO third_to_cents(x) AS
     CAST((200 * CAST(x * 1000000000000 AS HUGEINT) + 3000000000000) // 6000000000000 AS DECIMAL(36, 0))
     * CAST(0.01 AS DECIMAL(3, 2));
 """
+)
 
 PREPARE = """
 CREATE OR REPLACE TEMP TABLE active_lines AS
@@ -181,10 +184,17 @@ LINE_LEVEL = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE")
 CANCELLING = ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE")
 
 SAVINGS_SCHEMA = {
-    "carrier": pl.String, "msisdn": pl.String, "employee_id": pl.String, "savings_type": pl.String,
-    "current_plan_code": pl.String, "recommended_plan_code": pl.String, "feature_code": pl.String,
-    "monthly_savings": pl.Decimal(18, 4), "annual_savings": pl.Decimal(18, 4), "rationale": pl.String,
-}  # fmt: skip
+    "carrier": pl.String,
+    "msisdn": pl.String,
+    "employee_id": pl.String,
+    "savings_type": pl.String,
+    "current_plan_code": pl.String,
+    "recommended_plan_code": pl.String,
+    "feature_code": pl.String,
+    "monthly_savings": pl.Decimal(18, 4),
+    "annual_savings": pl.Decimal(18, 4),
+    "rationale": pl.String,
+}
 
 
 HISTORY_MONTHS = 3  # savings of month M read the usage of M-2..M (docs/audit-rules.md)
@@ -200,7 +210,9 @@ def history_months(month: str) -> list[str]:
     return months
 
 
-def run_savings_rules(connection: duckdb.DuckDBPyConnection, currency: str, month: str, has_history: bool) -> pl.DataFrame:
+def run_savings_rules(
+    connection: duckdb.DuckDBPyConnection, currency: str, month: str, has_history: bool
+) -> pl.DataFrame:
     """Apply the savings rules on a session with the input views; returns the recommendations to publish."""
     connection.execute(MACROS)
     connection.execute(PREPARE)
@@ -222,13 +234,19 @@ def run_savings_rules(connection: duckdb.DuckDBPyConnection, currency: str, mont
     if not results:
         return pl.DataFrame(schema=SAVINGS_SCHEMA)
     candidates = pl.concat(
-        [r.with_columns((pl.col("monthly_savings") * 12).alias("annual_savings")).cast(
-            {**SAVINGS_SCHEMA, "priority": pl.Int64}) for r in results],
+        [
+            r.with_columns((pl.col("monthly_savings") * 12).alias("annual_savings")).cast(
+                {**SAVINGS_SCHEMA, "priority": pl.Int64}
+            )
+            for r in results
+        ],
         how="vertical",
-    )  # fmt: skip
+    )
     line_level = candidates.filter(pl.col("savings_type").is_in(LINE_LEVEL))
     chosen = line_level.sort("priority").unique(subset="msisdn", keep="first", maintain_order=True)
     cancelled = chosen.filter(pl.col("savings_type").is_in(CANCELLING))["msisdn"]
-    features = candidates.filter((pl.col("savings_type") == "UNUSED_FEATURE") & ~pl.col("msisdn").is_in(cancelled.implode()))
+    features = candidates.filter(
+        (pl.col("savings_type") == "UNUSED_FEATURE") & ~pl.col("msisdn").is_in(cancelled.implode())
+    )
     savings = pl.concat([chosen, features]).filter(pl.col("monthly_savings") >= pl.lit(Decimal(MINIMUM_SAVING)))
     return savings.sort("carrier", "priority", "msisdn", "feature_code", nulls_last=False).select(list(SAVINGS_SCHEMA))

@@ -21,15 +21,22 @@ ORDER BY msisdn
 """
 USAGE_TOTAL = pl.Decimal(38, 6)  # DuckDB's sum of DECIMAL(18,6)
 LINE_MONTH_USAGE_SCHEMA = {
-    "msisdn": pl.String, "voice_minutes": USAGE_TOTAL, "sms_count": USAGE_TOTAL, "data_mb": USAGE_TOTAL,
-    "roaming_voice_minutes": USAGE_TOTAL, "roaming_data_mb": USAGE_TOTAL, "active_days": pl.Int64,
+    "msisdn": pl.String,
+    "voice_minutes": USAGE_TOTAL,
+    "sms_count": USAGE_TOTAL,
+    "data_mb": USAGE_TOTAL,
+    "roaming_voice_minutes": USAGE_TOTAL,
+    "roaming_data_mb": USAGE_TOTAL,
+    "active_days": pl.Int64,
     "usage_rows": pl.Int64,
-}  # fmt: skip
+}
 HISTORY_USAGE_SCHEMA = {
-    **{column: LINE_MONTH_USAGE_SCHEMA[column] for column in
-       ("msisdn", "voice_minutes", "sms_count", "data_mb", "roaming_voice_minutes", "roaming_data_mb")},
+    **{
+        column: LINE_MONTH_USAGE_SCHEMA[column]
+        for column in ("msisdn", "voice_minutes", "sms_count", "data_mb", "roaming_voice_minutes", "roaming_data_mb")
+    },
     "month_index": pl.Int32,
-}  # fmt: skip
+}
 
 
 def line_month_usage(warehouse: Warehouse, customer_id: str, month: str) -> pl.DataFrame:
@@ -61,13 +68,18 @@ def savings_session(warehouse: Warehouse, customer_id: str, month: str, has_hist
     """A DuckDB session with the views the savings rules expect, and `history_usage`: the line_month_usage of
     M-2, M-1 and M (month_index 1, 2, 3), empty when the three months are not all there."""
     connection = warehouse.connect()
-    for view, table_month, table in (("roster", month, "roster"), ("contract_plans", None, "contract_plans"),
-                                     ("contract_features", None, "contract_features"),
-                                     ("rejected_roster", month, "roster_rejected"),
-                                     ("roster_quarantine", month, "roster_quarantine")):  # fmt: skip
+    for view, table_month, table in (
+        ("roster", month, "roster"),
+        ("contract_plans", None, "contract_plans"),
+        ("contract_features", None, "contract_features"),
+        ("rejected_roster", month, "roster_rejected"),
+        ("roster_quarantine", month, "roster_quarantine"),
+    ):
         warehouse.view(connection, view, customer_id, table_month, table)
     history = [
-        pl.read_parquet(warehouse.table_path(customer_id, m, "line_month_usage")).with_columns(pl.lit(i).alias("month_index"))
+        pl.read_parquet(warehouse.table_path(customer_id, m, "line_month_usage")).with_columns(
+            pl.lit(i).alias("month_index")
+        )
         for i, m in enumerate(history_months(month), start=1)
         if has_history
     ]

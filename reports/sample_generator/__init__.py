@@ -18,20 +18,55 @@ How it is built (one module per job):
   touch the model the oracle sees.
 """
 
-from .contracts import ALBION, NORTHWIND, RHEIN_FUNK, SOUTHPOINT, Tariff
 from schemas.outputs import FINDING_TYPES, SAVINGS_TYPES
 
-from .expected import (FINDING_COLUMNS, QUARANTINE_COLUMNS, QUARANTINE_REASONS, SAVINGS_COLUMNS,
-                       Charge, Finding, Invoice, MeasuredUsage, RosterEntry, Saving, audit_invoice,
-                       recommend_savings)
+from .contracts import ALBION, NORTHWIND, RHEIN_FUNK, SOUTHPOINT, Tariff
+from .expected import (
+    FINDING_COLUMNS,
+    QUARANTINE_COLUMNS,
+    QUARANTINE_REASONS,
+    SAVINGS_COLUMNS,
+    Charge,
+    Finding,
+    Invoice,
+    MeasuredUsage,
+    RosterEntry,
+    Saving,
+    audit_invoice,
+    recommend_savings,
+)
 from .generator import DEFAULT_SEED, MAX_LINES, write_sample_data
 from .months import BILLING_MONTH_KEYS
 from .rendering import INVOICE_KINDS, ROSTER_KINDS, USAGE_KINDS
 from .summary import SampleSummary, WrittenFile
 
 __all__ = [
-    "ALBION", "BILLING_MONTH_KEYS", "DEFAULT_SEED", "FINDING_COLUMNS", "FINDING_TYPES", "INVOICE_KINDS", "MAX_LINES",
-    "NORTHWIND", "QUARANTINE_COLUMNS", "QUARANTINE_REASONS", "RHEIN_FUNK", "ROSTER_KINDS", "SAVINGS_COLUMNS",
-    "SAVINGS_TYPES", "SOUTHPOINT", "USAGE_KINDS", "Charge", "Finding", "Invoice", "MeasuredUsage", "RosterEntry",
-    "SampleSummary", "Saving", "Tariff", "WrittenFile", "audit_invoice", "recommend_savings", "write_sample_data",
+    "ALBION",
+    "BILLING_MONTH_KEYS",
+    "DEFAULT_SEED",
+    "FINDING_COLUMNS",
+    "FINDING_TYPES",
+    "INVOICE_KINDS",
+    "MAX_LINES",
+    "NORTHWIND",
+    "QUARANTINE_COLUMNS",
+    "QUARANTINE_REASONS",
+    "RHEIN_FUNK",
+    "ROSTER_KINDS",
+    "SAVINGS_COLUMNS",
+    "SAVINGS_TYPES",
+    "SOUTHPOINT",
+    "USAGE_KINDS",
+    "Charge",
+    "Finding",
+    "Invoice",
+    "MeasuredUsage",
+    "RosterEntry",
+    "SampleSummary",
+    "Saving",
+    "Tariff",
+    "WrittenFile",
+    "audit_invoice",
+    "recommend_savings",
+    "write_sample_data",
 ]

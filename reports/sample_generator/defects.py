@@ -82,8 +82,13 @@ def _can_hold(style: FileStyle, defect: Defect, kinds: dict[str, str]) -> bool:
     return not (kind == COUNT and style.numbers == "decimal" and number != number.to_integral_value())
 
 
-def choose_defects(profile: CustomerProfile, month: BillingMonth, catalogue: Sequence[Defect],
-                   files: Sequence[tuple[str, FileStyle]], kinds: dict[str, str]) -> list[tuple[str, Defect]]:
+def choose_defects(
+    profile: CustomerProfile,
+    month: BillingMonth,
+    catalogue: Sequence[Defect],
+    files: Sequence[tuple[str, FileStyle]],
+    kinds: dict[str, str],
+) -> list[tuple[str, Defect]]:
     """Pick this customer-month's bad cells from a rotating catalogue, each in a file that can hold it."""
     turn = CUSTOMERS.index(profile) * len(MONTHS) + month.index
     chosen = []
@@ -97,13 +102,16 @@ def choose_defects(profile: CustomerProfile, month: BillingMonth, catalogue: Seq
     return chosen
 
 
-def place_bad_rows(rand: Randomness, month: BillingMonth, cells: Sequence[tuple[Defect, dict]], rows: int,
-                   stream: str) -> list[BadRow]:
+def place_bad_rows(
+    rand: Randomness, month: BillingMonth, cells: Sequence[tuple[Defect, dict]], rows: int, stream: str
+) -> list[BadRow]:
     """Place each (defect, valid template row) at a distinct row of a file of `rows` good rows."""
     place = rand.python(f"bad-rows/{month.key}/{stream}")
     positions = sorted(place.sample(range(rows + len(cells)), len(cells)))
-    return [BadRow(position, template, defect, defect.value(month))
-            for position, (defect, template) in zip(positions, cells)]
+    return [
+        BadRow(position, template, defect, defect.value(month))
+        for position, (defect, template) in zip(positions, cells)
+    ]
 
 
 def quarantine_rows(path: Path, bad_rows: Sequence[BadRow], inbox: Path) -> list[tuple[str, int, str, str]]:

@@ -27,8 +27,15 @@ from .usage import USAGE_TOTAL_COLUMNS
 D = Decimal
 
 QUARANTINE_REASONS = (
-    "bad_date", "bad_number", "negative", "not_integer", "bad_enum",
-    "bad_phone", "bad_imei", "date_outside_month", "bad_id",
+    "bad_date",
+    "bad_number",
+    "negative",
+    "not_integer",
+    "bad_enum",
+    "bad_phone",
+    "bad_imei",
+    "date_outside_month",
+    "bad_id",
 )
 # the expected results compare the published columns, less the sentences (evidence, rationale), which the
 # oracle does not write
@@ -132,9 +139,16 @@ AMOUNT_SLACK = D("0.01")
 RATE_SLACK = D("0.0001")
 
 
-def audit_invoice(invoice: Invoice, contract: Contract, roster: dict[str, RosterEntry],
-                  usage: Callable[[str], MeasuredUsage], *, customer_id: str, billing_month: str,
-                  currency: str) -> list[Finding]:
+def audit_invoice(
+    invoice: Invoice,
+    contract: Contract,
+    roster: dict[str, RosterEntry],
+    usage: Callable[[str], MeasuredUsage],
+    *,
+    customer_id: str,
+    billing_month: str,
+    currency: str,
+) -> list[Finding]:
     """Findings of audit-rules.md for one invoice, rules 1-9 in order.
 
     For findings that cover several charges (UNKNOWN_LINE, CANCELLED_LINE_BILLED,
@@ -145,17 +159,31 @@ def audit_invoice(invoice: Invoice, contract: Contract, roster: dict[str, Roster
     tariff = Tariff(contract)
     findings: list[Finding] = []
 
-    def report(finding_type: str, msisdn: str | None, billed: Decimal, expected: Decimal,
-               charge: Charge | None = None) -> None:
+    def report(
+        finding_type: str, msisdn: str | None, billed: Decimal, expected: Decimal, charge: Charge | None = None
+    ) -> None:
         disputed = billed - expected
         if disputed < AMOUNT_SLACK:  # only amounts of at least 0.01 are published
             return
         entry = roster.get(msisdn) if msisdn else None
-        findings.append(Finding(
-            customer_id, billing_month, invoice.carrier, invoice.account_number, invoice.invoice_number,
-            msisdn or "", (entry.employee_id or "") if entry else "", finding_type,
-            charge.charge_type if charge else "", charge.charge_code if charge else "",
-            billed, expected, disputed, currency))
+        findings.append(
+            Finding(
+                customer_id,
+                billing_month,
+                invoice.carrier,
+                invoice.account_number,
+                invoice.invoice_number,
+                msisdn or "",
+                (entry.employee_id or "") if entry else "",
+                finding_type,
+                charge.charge_type if charge else "",
+                charge.charge_code if charge else "",
+                billed,
+                expected,
+                disputed,
+                currency,
+            )
+        )
 
     def consume_whole_lines(finding_type: str, applies: Callable[[str], bool]) -> None:
         per_line: dict[str, list[Charge]] = {}
@@ -169,8 +197,12 @@ def audit_invoice(invoice: Invoice, contract: Contract, roster: dict[str, Roster
     remaining = list(invoice.charges)
     # 1 and 2: charges of lines that are not on the roster, or were cancelled before the period.
     consume_whole_lines("UNKNOWN_LINE", lambda msisdn: msisdn not in roster)
-    consume_whole_lines("CANCELLED_LINE_BILLED", lambda msisdn: (
-        roster[msisdn].line_status == "cancelled" and roster[msisdn].line_status_date < invoice.period_start))
+    consume_whole_lines(
+        "CANCELLED_LINE_BILLED",
+        lambda msisdn: (
+            roster[msisdn].line_status == "cancelled" and roster[msisdn].line_status_date < invoice.period_start
+        ),
+    )
 
     # 3: repeated plan/feature charges; the first occurrence stays for the rules below.
     occurrences: dict[tuple, list[int]] = {}
@@ -181,8 +213,7 @@ def audit_invoice(invoice: Invoice, contract: Contract, roster: dict[str, Roster
     for (msisdn, _, _), positions in occurrences.items():
         if len(positions) > 1:
             charges = [remaining[p] for p in positions]
-            report("DUPLICATE_CHARGE", msisdn, sum((c.amount for c in charges), D(0)), charges[0].amount,
-                   charges[0])
+            report("DUPLICATE_CHARGE", msisdn, sum((c.amount for c in charges), D(0)), charges[0].amount, charges[0])
             repeats.update(positions[1:])
     remaining = [c for p, c in enumerate(remaining) if p not in repeats]
 
@@ -216,11 +247,9 @@ def audit_invoice(invoice: Invoice, contract: Contract, roster: dict[str, Roster
                 rate = tariff.roaming_rate(unit)
             quantity = charge.quantity or D(0)
             if quantity > expected_quantity + TOLERANCE_SHARE * used:
-                report("USAGE_OVERBILLED", charge.msisdn, charge.amount,
-                       round_cents(rate * expected_quantity), charge)
+                report("USAGE_OVERBILLED", charge.msisdn, charge.amount, round_cents(rate * expected_quantity), charge)
             elif (charge.unit_rate or D(0)) > rate + RATE_SLACK:
-                report("OVERAGE_RATE_MISMATCH", charge.msisdn, charge.amount,
-                       round_cents(rate * quantity), charge)
+                report("OVERAGE_RATE_MISMATCH", charge.msisdn, charge.amount, round_cents(rate * quantity), charge)
 
     charged = sum((c.amount for c in invoice.charges), D(0))  # 9
     if invoice.stated_total - charged > AMOUNT_SLACK:
@@ -228,9 +257,16 @@ def audit_invoice(invoice: Invoice, contract: Contract, roster: dict[str, Roster
     return findings
 
 
-def recommend_savings(roster: dict[str, RosterEntry], contracts: dict[str, Contract],
-                      history: Sequence[Callable[[str], MeasuredUsage]] | None, period_start: date, *,
-                      customer_id: str, billing_month: str, currency: str) -> list[Saving]:
+def recommend_savings(
+    roster: dict[str, RosterEntry],
+    contracts: dict[str, Contract],
+    history: Sequence[Callable[[str], MeasuredUsage]] | None,
+    period_start: date,
+    *,
+    customer_id: str,
+    billing_month: str,
+    currency: str,
+) -> list[Saving]:
     """Savings of audit-rules.md for one month. `history` is usage for M-2, M-1, M, or
     None when the inbox lacks one of them. Plan costs are compared as 3 x cost, so the
     mean never has to be rounded."""
@@ -244,19 +280,31 @@ def recommend_savings(roster: dict[str, RosterEntry], contracts: dict[str, Contr
         recurring = tariff.fee(ordered) + sum((tariff.feature(f).monthly_fee for f in line.features), D(0))
 
         def saving(savings_type: str, amount: Decimal, recommended: str = "", feature: str = "") -> Saving:
-            return Saving(customer_id, billing_month, line.carrier, msisdn, line.employee_id or "",
-                          savings_type, ordered.code, recommended, feature, amount, amount * 12, currency)
+            return Saving(
+                customer_id,
+                billing_month,
+                line.carrier,
+                msisdn,
+                line.employee_id or "",
+                savings_type,
+                ordered.code,
+                recommended,
+                feature,
+                amount,
+                amount * 12,
+                currency,
+            )
 
         months = [measured(msisdn) for measured in history] if history else None
         line_saving = None
-        if (line.employment_status == "terminated" and line.termination_date
-                and line.termination_date < period_start):
+        if line.employment_status == "terminated" and line.termination_date and line.termination_date < period_start:
             line_saving = saving("TERMINATED_EMPLOYEE_LINE", recurring)
         elif months and all(m.is_zero for m in months):
             line_saving = saving("ZERO_USAGE_LINE", recurring)
         elif months:
-            three_month_usage = {u: months[0].domestic(u) + months[1].domestic(u) + months[2].domestic(u)
-                                 for u in UNITS}
+            three_month_usage = {
+                u: months[0].domestic(u) + months[1].domestic(u) + months[2].domestic(u) for u in UNITS
+            }
             triple_cost = {}  # 3 x cost(p)
             for plan in tariff.plans:
                 cost = 3 * tariff.fee(plan)
@@ -270,8 +318,7 @@ def recommend_savings(roster: dict[str, RosterEntry], contracts: dict[str, Contr
                 line_saving = saving("PLAN_RIGHTSIZE", round_cents(difference / 3), recommended=best.code)
         if line_saving and line_saving.monthly_savings >= CENT:
             savings.append(line_saving)
-        if months and not (line_saving and line_saving.savings_type in (
-                "TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE")):
+        if months and not (line_saving and line_saving.savings_type in ("TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE")):
             never_roamed = all(m.roaming_voice == 0 and m.roaming_data == 0 for m in months)
             for code in line.features:
                 feature = tariff.feature(code)
@@ -299,26 +346,39 @@ class MeasuredUsageBook:
                 return NO_USAGE
             voice, sms, data, roaming_voice, roaming_data = milli
             measured = self._measured[msisdn] = MeasuredUsage(
-                from_milli(voice), from_milli(sms * 1000), from_milli(data), from_milli(roaming_voice),
-                from_milli(roaming_data))
+                from_milli(voice),
+                from_milli(sms * 1000),
+                from_milli(data),
+                from_milli(roaming_voice),
+                from_milli(roaming_data),
+            )
         return measured
 
 
 def roster_entries(month_lines: pl.DataFrame) -> dict[str, RosterEntry]:
     """The month's roster as the oracle reads it, by E.164 number."""
-    return {msisdn: RosterEntry(carrier, plan, tuple(features), status, status_date, employee,
-                                employment, terminated)
-            for msisdn, carrier, plan, features, status, status_date, employee, employment, terminated
-            in month_lines.select("msisdn", "carrier", "plan_code", "features", "line_status",
-                                  "line_status_date", "employee_id", "employment_status",
-                                  "shown_termination_date").iter_rows()}
+    return {
+        msisdn: RosterEntry(carrier, plan, tuple(features), status, status_date, employee, employment, terminated)
+        for msisdn, carrier, plan, features, status, status_date, employee, employment, terminated in month_lines.select(
+            "msisdn",
+            "carrier",
+            "plan_code",
+            "features",
+            "line_status",
+            "line_status_date",
+            "employee_id",
+            "employment_status",
+            "shown_termination_date",
+        ).iter_rows()
+    }
 
 
 # --------------------------------------------------------------------------- expected results
 
 
-def write_expected(folder: Path, quarantine: list[tuple[str, int, str, str]], findings: list[Finding],
-                   savings: list[Saving]) -> list[tuple[str, Path, int]]:
+def write_expected(
+    folder: Path, quarantine: list[tuple[str, int, str, str]], findings: list[Finding], savings: list[Saving]
+) -> list[tuple[str, Path, int]]:
     """Write quarantine.csv, findings.csv and savings.csv of one customer-month; return (name, path, rows) of each."""
 
     def text(value):

@@ -13,15 +13,30 @@ import polars as pl
 
 from .charges import clean_charges, tariff_frames
 from .defects import INVOICE_DEFECTS, ROSTER_DEFECTS, USAGE_DEFECTS, choose_defects, place_bad_rows, quarantine_rows
-from .expected import (Finding, Invoice, MeasuredUsageBook, audit_invoice, recommend_savings, roster_entries,
-                       write_expected)
+from .expected import (
+    Finding,
+    Invoice,
+    MeasuredUsageBook,
+    audit_invoice,
+    recommend_savings,
+    roster_entries,
+    write_expected,
+)
 from .invoices import InvoiceBook, PlantContext, apply_plant, finish_invoices
 from .lines import NumberAllocator, imei_payload, imei_with_check_digit, line_inventory, lines_of_month
 from .months import MONTHS, BillingMonth
 from .profiles import CUSTOMERS, USER_DEVICES, CustomerProfile, FileStyle
 from .randomness import Randomness
-from .rendering import (INVOICE_KINDS, ROSTER_KINDS, USAGE_KINDS, VIP_WORDS, FileWriter, contract_yaml, customer_yaml,
-                        variant_labels)
+from .rendering import (
+    INVOICE_KINDS,
+    ROSTER_KINDS,
+    USAGE_KINDS,
+    VIP_WORDS,
+    FileWriter,
+    contract_yaml,
+    customer_yaml,
+    variant_labels,
+)
 from .summary import SampleSummary, SummaryBuilder
 from .usage import USAGE_TOTAL_COLUMNS, generate_usage
 
@@ -35,8 +50,9 @@ MIN_BULK_LINES = 5
 MAX_LINES = 500_000
 
 
-def write_sample_data(root: Path, *, seed: int = DEFAULT_SEED, lines: int | None = None,
-                      expected_dir: Path | None = None) -> SampleSummary:
+def write_sample_data(
+    root: Path, *, seed: int = DEFAULT_SEED, lines: int | None = None, expected_dir: Path | None = None
+) -> SampleSummary:
     """Write the sample customers, inbox and expected results under `root`.
 
     `lines` sets the number of lines of the benchmark customer (globex); the other
@@ -55,8 +71,10 @@ def write_sample_data(root: Path, *, seed: int = DEFAULT_SEED, lines: int | None
             line_count = lines
         minimum = len(profile.roles) + MIN_BULK_LINES
         if line_count < minimum:
-            raise ValueError(f"lines={line_count} is too small for customer {profile.customer_id}: "
-                             f"its planted scenarios need at least {minimum} lines")
+            raise ValueError(
+                f"lines={line_count} is too small for customer {profile.customer_id}: "
+                f"its planted scenarios need at least {minimum} lines"
+            )
         if line_count > MAX_LINES:
             raise ValueError(f"lines={line_count} is too large: at most {MAX_LINES:,} lines get unique numbers")
         for folder in (root / "customers", root / "inbox", expected_dir):
@@ -135,8 +153,7 @@ class _CustomerGenerator:
         self.usage_history = [*self.usage_history[-2:], measured]
 
         book = InvoiceBook(clean_charges(month_lines, totals, self.plans, self.features, self.roaming))
-        role_lines = {row["line_id"]: row for row in
-                      month_lines.filter(pl.col("role").is_not_null()).to_dicts()}
+        role_lines = {row["line_id"]: row for row in month_lines.filter(pl.col("role").is_not_null()).to_dicts()}
         ctx = PlantContext(profile, month, book, role_lines, measured, self.fresh_number)
         planted = Counter()
         for plant in profile.plants:
@@ -148,14 +165,27 @@ class _CustomerGenerator:
         findings = []
         for account_index, (invoice, _) in invoices.items():
             contract = profile.contract(invoice.carrier)
-            findings += audit_invoice(invoice, contract, roster, measured, customer_id=profile.customer_id,
-                                      billing_month=month.key, currency=profile.currency)
+            findings += audit_invoice(
+                invoice,
+                contract,
+                roster,
+                measured,
+                customer_id=profile.customer_id,
+                billing_month=month.key,
+                currency=profile.currency,
+            )
         self._check_planted(month, invoices, planted, findings)
 
         history = self.usage_history if month.index >= 2 else None  # M-2, M-1, M all in the inbox
-        savings = recommend_savings(roster, {c.carrier: c for c in profile.contracts}, history, month.start,
-                                    customer_id=profile.customer_id, billing_month=month.key,
-                                    currency=profile.currency)
+        savings = recommend_savings(
+            roster,
+            {c.carrier: c for c in profile.contracts},
+            history,
+            month.start,
+            customer_id=profile.customer_id,
+            billing_month=month.key,
+            currency=profile.currency,
+        )
 
         quarantine = []
         quarantine += self._write_roster(month, month_lines)
@@ -173,7 +203,8 @@ class _CustomerGenerator:
             raise RuntimeError(
                 f"{self.profile.customer_id} {month.key}: the rules do not find exactly the planted billing "
                 f"errors; missing {sorted((wanted - found).elements())}, "
-                f"unexpected {sorted((found - wanted).elements())}")
+                f"unexpected {sorted((found - wanted).elements())}"
+            )
 
     # ---- files
 
@@ -188,23 +219,39 @@ class _CustomerGenerator:
         true_word, false_word = VIP_WORDS[(CUSTOMERS.index(profile) + month.index) % len(VIP_WORDS)]
         table = self.writer.with_phones(month_lines, "msisdn", f"roster/{month.key}").select(
             "msisdn",
-            carrier="carrier", account_number="account_number", plan_code="plan_code",
-            features=pl.col("features").list.join(";"), line_status="line_status",
-            line_status_date="line_status_date", employee_id="employee_id", first_name="first_name",
-            last_name="last_name", email="email", department="department", cost_center="cost_center",
-            job_title="job_title", manager_employee_id="manager_employee_id",
-            employment_status="employment_status", termination_date="shown_termination_date",
+            carrier="carrier",
+            account_number="account_number",
+            plan_code="plan_code",
+            features=pl.col("features").list.join(";"),
+            line_status="line_status",
+            line_status_date="line_status_date",
+            employee_id="employee_id",
+            first_name="first_name",
+            last_name="last_name",
+            email="email",
+            department="department",
+            cost_center="cost_center",
+            job_title="job_title",
+            manager_employee_id="manager_employee_id",
+            employment_status="employment_status",
+            termination_date="shown_termination_date",
             vip=pl.when("vip").then(pl.lit(true_word)).otherwise(pl.lit(false_word)),
-            device_make="device_make", device_model="device_model", imei="imei")
+            device_make="device_make",
+            device_model="device_model",
+            imei="imei",
+        )
         path = self.inbox(month) / f"roster.{style.format}"
         defects = [d for _, d in choose_defects(profile, month, ROSTER_DEFECTS, [(path.name, style)], ROSTER_KINDS)]
         # Each bad roster row is an extra line nobody bills or uses: a fresh number and IMEI.
-        cells = [(defect, table.row(0, named=True) | {"msisdn": self.fresh_number(), "imei": self.fresh_imei()})
-                 for defect in defects]
+        cells = [
+            (defect, table.row(0, named=True) | {"msisdn": self.fresh_number(), "imei": self.fresh_imei()})
+            for defect in defects
+        ]
         bad_rows = place_bad_rows(self.rand, month, cells, table.height, "roster")
         self.writer.write(path, table, ROSTER_KINDS, style, bad_rows, month)
-        self.summary.add(path, "roster", table.height + len(bad_rows),
-                         variant_labels(style, profile, "roster") + fallback)
+        self.summary.add(
+            path, "roster", table.height + len(bad_rows), variant_labels(style, profile, "roster") + fallback
+        )
         return quarantine_rows(path, bad_rows, self.inbox(month))
 
     def _write_invoices(self, month: BillingMonth, invoices: dict[int, tuple[Invoice, pl.DataFrame]]) -> list:
@@ -220,22 +267,40 @@ class _CustomerGenerator:
             account = profile.accounts[account_index]
             invoice_date = month.end + timedelta(days=3 + 2 * account_index)
             table = self.writer.with_phones(rows, "msisdn", f"invoice/{invoice.invoice_number}").select(
-                invoice_number=pl.lit(invoice.invoice_number), carrier=pl.lit(invoice.carrier),
-                account_number=pl.lit(account.account_number), invoice_date=pl.lit(invoice_date),
-                period_start=pl.lit(month.start), period_end=pl.lit(month.end), msisdn="msisdn",
-                charge_type="charge_type", charge_code="charge_code", description="description",
-                quantity="quantity_milli", unit_rate="unit_rate", amount="amount_cents",
-                invoice_total="invoice_total")
+                invoice_number=pl.lit(invoice.invoice_number),
+                carrier=pl.lit(invoice.carrier),
+                account_number=pl.lit(account.account_number),
+                invoice_date=pl.lit(invoice_date),
+                period_start=pl.lit(month.start),
+                period_end=pl.lit(month.end),
+                msisdn="msisdn",
+                charge_type="charge_type",
+                charge_code="charge_code",
+                description="description",
+                quantity="quantity_milli",
+                unit_rate="unit_rate",
+                amount="amount_cents",
+                invoice_total="invoice_total",
+            )
             # A bad invoice row is an extra SIM replacement charge; the stated total leaves it out.
-            template = {**table.row(0, named=True), "msisdn": None, "charge_type": "one_time",
-                        "charge_code": "SIM-SWAP", "description": "Replacement SIM card", "quantity": None,
-                        "unit_rate": None, "amount": 500}
+            template = {
+                **table.row(0, named=True),
+                "msisdn": None,
+                "charge_type": "one_time",
+                "charge_code": "SIM-SWAP",
+                "description": "Replacement SIM card",
+                "quantity": None,
+                "unit_rate": None,
+                "amount": 500,
+            }
             mine = [d for name, d in defects if name == path.name]
-            bad_rows = place_bad_rows(self.rand, month, [(d, template) for d in mine], table.height,
-                                      f"invoice/{invoice.invoice_number}")
+            bad_rows = place_bad_rows(
+                self.rand, month, [(d, template) for d in mine], table.height, f"invoice/{invoice.invoice_number}"
+            )
             self.writer.write(path, table, INVOICE_KINDS, style, bad_rows, month)
-            self.summary.add(path, "invoice", table.height + len(bad_rows),
-                             variant_labels(style, profile, "invoice") + fallback)
+            self.summary.add(
+                path, "invoice", table.height + len(bad_rows), variant_labels(style, profile, "invoice") + fallback
+            )
             quarantine += quarantine_rows(path, bad_rows, self.inbox(month))
         return quarantine
 
@@ -251,21 +316,31 @@ class _CustomerGenerator:
             chunk_rows = -(-part_rows.height // chunks) if part_rows.height else 0
             for chunk in range(chunks):
                 files.append((style, part_rows.slice(chunk * chunk_rows, chunk_rows) if chunk_rows else part_rows))
-        paths = [self.inbox(month) / "usage" / f"usage-part-{n}.{'csv' if s.format == 'csv' else 'parquet'}"
-                 for n, (s, _) in enumerate(files, start=1)]
-        defects = choose_defects(profile, month, USAGE_DEFECTS, [(p.name, s) for p, (s, _) in zip(paths, files)],
-                                 USAGE_KINDS)
+        paths = [
+            self.inbox(month) / "usage" / f"usage-part-{n}.{'csv' if s.format == 'csv' else 'parquet'}"
+            for n, (s, _) in enumerate(files, start=1)
+        ]
+        defects = choose_defects(
+            profile, month, USAGE_DEFECTS, [(p.name, s) for p, (s, _) in zip(paths, files)], USAGE_KINDS
+        )
         template = self._usage_template(month, table, month_lines)
         quarantine = []
         for path, (style, rows) in zip(paths, files):
             stream = f"usage/{path.name}"
             # Formatted once per line and file: usage files are far too big to format row by row.
-            numbers = self.writer.with_phones(month_lines.select("line_id", "msisdn"), "msisdn",
-                                              f"{stream}/{month.key}", key=pl.col("line_id"))
+            numbers = self.writer.with_phones(
+                month_lines.select("line_id", "msisdn"), "msisdn", f"{stream}/{month.key}", key=pl.col("line_id")
+            )
             written = rows.join(numbers, on="line_id", maintain_order="left").select(
-                date="date", msisdn="msisdn",
-                imei="imei", voice_minutes="voice_milli", sms_count="sms_count", data_mb="data_milli",
-                roaming_voice_minutes="roaming_voice_milli", roaming_data_mb="roaming_data_milli")
+                date="date",
+                msisdn="msisdn",
+                imei="imei",
+                voice_minutes="voice_milli",
+                sms_count="sms_count",
+                data_mb="data_milli",
+                roaming_voice_minutes="roaming_voice_milli",
+                roaming_data_mb="roaming_data_milli",
+            )
             mine = [d for name, d in defects if name == path.name]
             bad_rows = place_bad_rows(self.rand, month, [(d, template) for d in mine], written.height, stream)
             self.writer.write(path, written, USAGE_KINDS, style, bad_rows, month)
@@ -280,8 +355,16 @@ class _CustomerGenerator:
             busy = set(table.filter(pl.col("line_id") == candidate["line_id"])["day"].to_list())
             free = [d for d in range(1, month.days + 1) if d not in busy]
             if free:
-                return {"date": month.start + timedelta(days=free[0] - 1), "msisdn": candidate["msisdn"],
-                        "imei": candidate["imei"], "voice_minutes": 4500, "sms_count": 2, "data_mb": 35250,
-                        "roaming_voice_minutes": 0, "roaming_data_mb": 0}
-        raise RuntimeError(f"{self.profile.customer_id} {month.key}: no light user with an idle day "
-                           "to carry the bad usage rows")
+                return {
+                    "date": month.start + timedelta(days=free[0] - 1),
+                    "msisdn": candidate["msisdn"],
+                    "imei": candidate["imei"],
+                    "voice_minutes": 4500,
+                    "sms_count": 2,
+                    "data_mb": 35250,
+                    "roaming_voice_minutes": 0,
+                    "roaming_data_mb": 0,
+                }
+        raise RuntimeError(
+            f"{self.profile.customer_id} {month.key}: no light user with an idle day to carry the bad usage rows"
+        )

@@ -47,11 +47,13 @@ class Randomness:
         customer = pl.lit(stable_u64(f"{self.seed}/{self.customer_id}"), _U64)
         frame = _splitmix(frame.with_columns(customer.xor(key.cast(_U64)).alias(state)), [state])
         columns = {f"u_{stream}": stable_u64(stream) for stream in streams}
-        frame = _splitmix(frame.with_columns(
-            pl.col(state).xor(pl.lit(salt, _U64)).alias(name) for name, salt in columns.items()), list(columns))
+        frame = _splitmix(
+            frame.with_columns(pl.col(state).xor(pl.lit(salt, _U64)).alias(name) for name, salt in columns.items()),
+            list(columns),
+        )
         return frame.with_columns(
-            ((pl.col(name) // pl.lit(1 << 11, _U64)).cast(pl.Float64) / float(1 << 53)).alias(name)
-            for name in columns).drop(state)
+            ((pl.col(name) // pl.lit(1 << 11, _U64)).cast(pl.Float64) / float(1 << 53)).alias(name) for name in columns
+        ).drop(state)
 
     def python(self, purpose: str) -> random.Random:
         return random.Random(f"{self.seed}/{self.customer_id}/{purpose}")

@@ -29,20 +29,53 @@ D = Decimal
 
 TEXT, DATE, MONEY, MILLI_VALUE, COUNT, RATE = "text", "date", "money", "milli", "count", "rate"
 ROSTER_KINDS = {
-    "msisdn": TEXT, "carrier": TEXT, "account_number": TEXT, "plan_code": TEXT, "features": TEXT,
-    "line_status": TEXT, "line_status_date": DATE, "employee_id": TEXT, "first_name": TEXT,
-    "last_name": TEXT, "email": TEXT, "department": TEXT, "cost_center": TEXT, "job_title": TEXT,
-    "manager_employee_id": TEXT, "employment_status": TEXT, "termination_date": DATE, "vip": TEXT,
-    "device_make": TEXT, "device_model": TEXT, "imei": TEXT,
+    "msisdn": TEXT,
+    "carrier": TEXT,
+    "account_number": TEXT,
+    "plan_code": TEXT,
+    "features": TEXT,
+    "line_status": TEXT,
+    "line_status_date": DATE,
+    "employee_id": TEXT,
+    "first_name": TEXT,
+    "last_name": TEXT,
+    "email": TEXT,
+    "department": TEXT,
+    "cost_center": TEXT,
+    "job_title": TEXT,
+    "manager_employee_id": TEXT,
+    "employment_status": TEXT,
+    "termination_date": DATE,
+    "vip": TEXT,
+    "device_make": TEXT,
+    "device_model": TEXT,
+    "imei": TEXT,
 }
 INVOICE_KINDS = {
-    "invoice_number": TEXT, "carrier": TEXT, "account_number": TEXT, "invoice_date": DATE,
-    "period_start": DATE, "period_end": DATE, "msisdn": TEXT, "charge_type": TEXT, "charge_code": TEXT,
-    "description": TEXT, "quantity": MILLI_VALUE, "unit_rate": RATE, "amount": MONEY, "invoice_total": MONEY,
+    "invoice_number": TEXT,
+    "carrier": TEXT,
+    "account_number": TEXT,
+    "invoice_date": DATE,
+    "period_start": DATE,
+    "period_end": DATE,
+    "msisdn": TEXT,
+    "charge_type": TEXT,
+    "charge_code": TEXT,
+    "description": TEXT,
+    "quantity": MILLI_VALUE,
+    "unit_rate": RATE,
+    "amount": MONEY,
+    "invoice_total": MONEY,
 }
 USAGE_KINDS = {
-    "date": DATE, "msisdn": TEXT, "imei": TEXT, "voice_minutes": MILLI_VALUE, "sms_count": COUNT,
-    "data_mb": MILLI_VALUE, "roaming_voice_minutes": MILLI_VALUE, "roaming_data_mb": MILLI_VALUE,
+    "date": DATE,
+    "msisdn": TEXT,
+    "imei": TEXT,
+    "voice_minutes": MILLI_VALUE,
+    "sms_count": COUNT,
+    "data_mb": MILLI_VALUE,
+    "roaming_voice_minutes": MILLI_VALUE,
+    "roaming_data_mb": MILLI_VALUE,
 }
 VIP_WORDS = (("true", "false"), ("yes", "no"), ("1", "0"))
 EXTRA_COLUMN = "Internal Note"
@@ -52,8 +85,9 @@ FIXED_TIMESTAMP = datetime(2026, 1, 1, 0, 0, 0)
 
 def _milli_text(milli: pl.Expr) -> pl.Expr:
     """12345 -> "12.345", 12300 -> "12.3", 12000 -> "12"."""
-    text = pl.concat_str([(milli.abs() // 1000).cast(pl.String), pl.lit("."),
-                          (milli.abs() % 1000 + 1000).cast(pl.String).str.slice(1)])
+    text = pl.concat_str(
+        [(milli.abs() // 1000).cast(pl.String), pl.lit("."), (milli.abs() % 1000 + 1000).cast(pl.String).str.slice(1)]
+    )
     text = text.str.strip_chars_end("0").str.strip_chars_end(".")
     return pl.when(milli < 0).then(pl.lit("-") + text).otherwise(text)
 
@@ -108,8 +142,10 @@ def _column_plan(columns: Sequence[str], style: FileStyle, shuffle: random.Rando
         shuffle.shuffle(order)
     if style.extra_column:
         order.insert(shuffle.randrange(len(order) + 1), None)
-    return [(EXTRA_COLUMN if source is None else _header(source, style.headers, position), source)
-            for position, source in enumerate(order)]
+    return [
+        (EXTRA_COLUMN if source is None else _header(source, style.headers, position), source)
+        for position, source in enumerate(order)
+    ]
 
 
 def _insert(frame: pl.DataFrame, rows: Sequence[tuple[int, pl.DataFrame]]) -> pl.DataFrame:
@@ -160,8 +196,15 @@ class FileWriter:
             columns.append(column.alias(name))
         return table.select(columns)
 
-    def write(self, path: Path, table: pl.DataFrame, kinds: dict[str, str], style: FileStyle,
-              bad_rows: Sequence[BadRow], month: BillingMonth) -> None:
+    def write(
+        self,
+        path: Path,
+        table: pl.DataFrame,
+        kinds: dict[str, str],
+        style: FileStyle,
+        bad_rows: Sequence[BadRow],
+        month: BillingMonth,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         plan = _column_plan(list(kinds), style, random.Random(f"{self.rand.seed}/{path.name}/{month.key}"))
         if style.format == "csv":
@@ -182,9 +225,12 @@ class FileWriter:
             inserted.append((bad.position, row.with_columns(pl.lit(value, pl.String).alias(bad.defect.column))))
         text = _insert(text, inserted)
         notes = pick(EXTRA_NOTES, pl.int_range(pl.len()) % len(EXTRA_NOTES))
-        out = text.select([
-            (pl.col(source) if source else pl.when(notes == "").then(None).otherwise(notes)).alias(header)
-            for header, source in plan])
+        out = text.select(
+            [
+                (pl.col(source) if source else pl.when(notes == "").then(None).otherwise(notes)).alias(header)
+                for header, source in plan
+            ]
+        )
         out.write_csv(path, include_bom=style.bom, line_terminator="\r\n" if style.crlf else "\n")
 
     def _write_xlsx(self, path, table, kinds, bad_rows, plan) -> None:
@@ -210,8 +256,9 @@ class FileWriter:
         sheet.append([header for header, _ in plan])
         for number, row in enumerate(rows):
             values = dict(zip(names, row))
-            sheet.append([values[source] if source else (EXTRA_NOTES[number % len(EXTRA_NOTES)] or None)
-                          for _, source in plan])
+            sheet.append(
+                [values[source] if source else (EXTRA_NOTES[number % len(EXTRA_NOTES)] or None) for _, source in plan]
+            )
         workbook.properties.created = FIXED_TIMESTAMP
         workbook.properties.modified = FIXED_TIMESTAMP
         path.write_bytes(reproducible_bytes(workbook, FIXED_TIMESTAMP))
@@ -224,8 +271,11 @@ class FileWriter:
             for name, kind in kinds.items():
                 column = pl.col(name)
                 if kind == MILLI_VALUE:  # thousandths divided exactly, or to the nearest float64
-                    column = ((column.cast(pl.Decimal(38, 3)) / pl.lit(1000, pl.Decimal(38, 0))).cast(
-                        pl.Decimal(12, 3)) if decimal else column.cast(pl.Float64) / 1000)
+                    column = (
+                        (column.cast(pl.Decimal(38, 3)) / pl.lit(1000, pl.Decimal(38, 0))).cast(pl.Decimal(12, 3))
+                        if decimal
+                        else column.cast(pl.Float64) / 1000
+                    )
                 elif kind == COUNT:
                     column = column.cast(pl.Int64 if decimal else pl.Float64)
                 columns.append(column.alias(name))
@@ -254,8 +304,7 @@ def variant_labels(style: FileStyle, profile: CustomerProfile, kind: str) -> tup
         labels = ["xlsx", "excel-dates"] + (["excel-numbers"] if kind == "invoice" else [])
     else:
         regional = "dates-mdy" if profile.region == "US" else "dates-dmy"
-        labels = ["csv", "dates-iso" if style.dates == "iso" else regional,
-                  "crlf" if style.crlf else "lf"]
+        labels = ["csv", "dates-iso" if style.dates == "iso" else regional, "crlf" if style.crlf else "lf"]
         if style.bom:
             labels.append("bom")
         if style.thousands and kind == "invoice":
@@ -277,7 +326,8 @@ class _DecimalDumper(yaml.SafeDumper):
 
 
 _DecimalDumper.add_representer(
-    Decimal, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float", str(value)))
+    Decimal, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float", str(value))
+)
 
 # The rates a plan does not charge are all 0.00. PyYAML writes an object it meets twice as an anchor and aliases
 # (`&id001 0.00`, `*id001`), which the contract loader accepts on a single value; the sample's contract files have
@@ -298,20 +348,29 @@ def contract_yaml(contract: Contract) -> str:
     document = {
         "carrier": contract.carrier,
         "discount_pct": contract.discount_pct,
-        "plans": [{
-            "code": p.code, "name": p.name, "monthly_fee": p.monthly_fee,
-            "voice_min": _whole(p.voice_min), "sms": _whole(p.sms), "data_mb": _whole(p.data_mb),
-            **{name: getattr(p, name) or _NO_RATE[name] for name in _RATE_FIELDS},
-        } for p in contract.plans],
-        "features": [{"code": f.code, "name": f.name, "category": f.category,
-                      "monthly_fee": f.monthly_fee} for f in contract.features],
-        "roaming": {"voice_per_min": contract.roaming.voice_per_min,
-                    "data_per_mb": contract.roaming.data_per_mb},
+        "plans": [
+            {
+                "code": p.code,
+                "name": p.name,
+                "monthly_fee": p.monthly_fee,
+                "voice_min": _whole(p.voice_min),
+                "sms": _whole(p.sms),
+                "data_mb": _whole(p.data_mb),
+                **{name: getattr(p, name) or _NO_RATE[name] for name in _RATE_FIELDS},
+            }
+            for p in contract.plans
+        ],
+        "features": [
+            {"code": f.code, "name": f.name, "category": f.category, "monthly_fee": f.monthly_fee}
+            for f in contract.features
+        ],
+        "roaming": {"voice_per_min": contract.roaming.voice_per_min, "data_per_mb": contract.roaming.data_per_mb},
     }
     return yaml.dump(document, Dumper=_DecimalDumper, sort_keys=False, allow_unicode=True)
 
 
 def customer_yaml(profile: CustomerProfile) -> str:
     """customers/<id>/customer.yaml."""
-    return yaml.safe_dump({"name": profile.name, "region": profile.region, "currency": profile.currency},
-                          sort_keys=False)
+    return yaml.safe_dump(
+        {"name": profile.name, "region": profile.region, "currency": profile.currency}, sort_keys=False
+    )

@@ -38,16 +38,18 @@ class SampleSummary:
 
     def describe(self) -> str:
         variants = sorted({v for f in self.files for v in f.variants})
-        return "\n".join([
-            f"Sample data for {len(self.customers)} customers x {len(self.months)} billing months "
-            f"({self.months[0]} to {self.months[-1]}), seed {self.seed}.",
-            f"{len(self.files)} files: {len(self.files_of('roster'))} rosters ({self.roster_rows:,} rows), "
-            f"{len(self.files_of('invoice'))} invoices ({self.invoice_rows:,} charges), "
-            f"{len(self.files_of('usage'))} usage files ({self.usage_rows:,} rows).",
-            f"Ground truth: {self.quarantined_rows} rows to quarantine, "
-            f"{self.findings} billing findings, {self.savings} savings.",
-            f"Variants: {', '.join(variants)}.",
-        ])
+        return "\n".join(
+            [
+                f"Sample data for {len(self.customers)} customers x {len(self.months)} billing months "
+                f"({self.months[0]} to {self.months[-1]}), seed {self.seed}.",
+                f"{len(self.files)} files: {len(self.files_of('roster'))} rosters ({self.roster_rows:,} rows), "
+                f"{len(self.files_of('invoice'))} invoices ({self.invoice_rows:,} charges), "
+                f"{len(self.files_of('usage'))} usage files ({self.usage_rows:,} rows).",
+                f"Ground truth: {self.quarantined_rows} rows to quarantine, "
+                f"{self.findings} billing findings, {self.savings} savings.",
+                f"Variants: {', '.join(variants)}.",
+            ]
+        )
 
 
 class SummaryBuilder:
@@ -67,8 +69,15 @@ class SummaryBuilder:
 
     def build(self) -> SampleSummary:
         return SampleSummary(
-            root=self.root, seed=self.seed, customers=tuple(self.customers), months=BILLING_MONTH_KEYS,
-            files=tuple(self.files), roster_rows=self.counts["roster_rows"],
-            invoice_rows=self.counts["invoice_rows"], usage_rows=self.counts["usage_rows"],
-            quarantined_rows=self.counts["quarantine"], findings=self.counts["findings"],
-            savings=self.counts["savings"])
+            root=self.root,
+            seed=self.seed,
+            customers=tuple(self.customers),
+            months=BILLING_MONTH_KEYS,
+            files=tuple(self.files),
+            roster_rows=self.counts["roster_rows"],
+            invoice_rows=self.counts["invoice_rows"],
+            usage_rows=self.counts["usage_rows"],
+            quarantined_rows=self.counts["quarantine"],
+            findings=self.counts["findings"],
+            savings=self.counts["savings"],
+        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from reports.warehouse.tables import PSEUDONYM_PATTERN, stored_columns
 from reports.warehouse.store import Warehouse
+from reports.warehouse.tables import PSEUDONYM_PATTERN, stored_columns
 from schemas.tables import INVOICE_CHARGES, STORED_COLUMNS, TableSpec
 
 ACCOUNTING_MISMATCHES_SQL = """
@@ -70,8 +70,9 @@ def row_accounting(warehouse: Warehouse, customer_id: str, month: str, table: st
     warehouse.view(connection, "accounting", customer_id, month, f"{table}_accounting")
     mismatches = connection.execute(ACCOUNTING_MISMATCHES_SQL).fetchall()
     totals = warehouse.first_row(connection, ACCOUNTING_TOTALS_SQL)
-    return RowAccounting(int(totals[0]), int(totals[1]), int(totals[2]),
-                         [(str(f), int(r), int(a), int(q)) for f, r, a, q in mismatches])  # fmt: skip
+    return RowAccounting(
+        int(totals[0]), int(totals[1]), int(totals[2]), [(str(f), int(r), int(a), int(q)) for f, r, a, q in mismatches]
+    )
 
 
 def stored_schema_problems(warehouse: Warehouse, customer_id: str, month: str, spec: TableSpec) -> tuple[int, dict]:
@@ -96,8 +97,11 @@ def stored_schema_problems(warehouse: Warehouse, customer_id: str, month: str, s
                 problems[f"{column.name} nulls"] = nulls
     for column in spec.pseudonymized:
         if column in types:
-            clear = warehouse.first_row(connection, f"SELECT count(*) FROM stored WHERE \"{column}\" IS NOT NULL "
-                                                    f"AND NOT regexp_full_match(\"{column}\", '{PSEUDONYM_PATTERN}')")[0]  # fmt: skip
+            clear = warehouse.first_row(
+                connection,
+                f'SELECT count(*) FROM stored WHERE "{column}" IS NOT NULL '
+                f"AND NOT regexp_full_match(\"{column}\", '{PSEUDONYM_PATTERN}')",
+            )[0]
             if clear:
                 problems[f"{column} not pseudonymized"] = clear
     leftover = sorted(set(types) & set(spec.dropped))
@@ -121,10 +125,12 @@ def invoice_totals(warehouse: Warehouse, customer_id: str, month: str) -> Invoic
     first_day = dt.date(int(month[:4]), int(month[5:7]), 1)
     last_day = (first_day + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
     odd = connection.sql(INVOICE_TOTALS_SQL, params={"first_day": first_day, "last_day": last_day}).fetchall()
-    invoices = warehouse.first_row(connection, "SELECT count(DISTINCT (carrier, account_number, invoice_number)) "
-                                               "FROM charges")[0]  # fmt: skip
-    return InvoiceTotals(invoices, sum(1 for row in odd if row[3] > 1), sum(1 for row in odd if not row[4]),
-                         [row[2] for row in odd][:50])  # fmt: skip
+    invoices = warehouse.first_row(
+        connection, "SELECT count(DISTINCT (carrier, account_number, invoice_number)) FROM charges"
+    )[0]
+    return InvoiceTotals(
+        invoices, sum(1 for row in odd if row[3] > 1), sum(1 for row in odd if not row[4]), [row[2] for row in odd][:50]
+    )
 
 
 def findings_sanity(warehouse: Warehouse, customer_id: str, month: str) -> dict[str, int]:

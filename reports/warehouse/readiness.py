@@ -27,8 +27,10 @@ def not_reconciled_reason(warehouse: Warehouse, customer_id: str, month: str) ->
         return None
     if not warehouse.data_root.drop_dir(customer_id, month).is_dir():
         return f"nothing to reconcile: the inbox has no drop for {customer_id} {month}; nothing was published"
-    return (f"{customer_id} {month} has not been ingested yet: materialize its roster, invoice_charges and "
-            "device_usage first (tem run or the reconcile_customer_month job does); nothing was published")
+    return (
+        f"{customer_id} {month} has not been ingested yet: materialize its roster, invoice_charges and "
+        "device_usage first (tem run or the reconcile_customer_month job does); nothing was published"
+    )
 
 
 def inbox_has_usage(data_root: DataRoot, customer_id: str, month: str) -> bool:
@@ -48,10 +50,14 @@ def history_status(data_root: DataRoot, warehouse: Warehouse, customer_id: str, 
     except InputFileError as problem:
         raise HistoryNotReady(f"usage history: {problem}") from None
     if missing_in_inbox:
-        return False, (f"usage history incomplete: the inbox has no usage for {', '.join(missing_in_inbox)}; "
-                       "ZERO_USAGE_LINE, PLAN_RIGHTSIZE and UNUSED_FEATURE need M-2, M-1 and M")  # fmt: skip
+        return False, (
+            f"usage history incomplete: the inbox has no usage for {', '.join(missing_in_inbox)}; "
+            "ZERO_USAGE_LINE, PLAN_RIGHTSIZE and UNUSED_FEATURE need M-2, M-1 and M"
+        )
     not_built = [m for m in history_months(month) if not warehouse.exists(customer_id, m, "line_month_usage")]
     if not_built:
-        raise HistoryNotReady(f"line_month_usage of {', '.join(not_built)} is not in the warehouse (that month failed "
-                              "or was not run); reconcile it first")
+        raise HistoryNotReady(
+            f"line_month_usage of {', '.join(not_built)} is not in the warehouse (that month failed "
+            "or was not run); reconcile it first"
+        )
     return True, "three months of usage history"

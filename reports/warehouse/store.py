@@ -74,7 +74,9 @@ class Warehouse:
         """The first row of a query, with the result fully consumed (DuckDB 2 refuses new work otherwise)."""
         return connection.sql(sql).fetchall()[0]
 
-    def view(self, connection: duckdb.DuckDBPyConnection, name: str, customer_id: str, month: str | None, table: str) -> None:
+    def view(
+        self, connection: duckdb.DuckDBPyConnection, name: str, customer_id: str, month: str | None, table: str
+    ) -> None:
         path = self.table_path(customer_id, month, table)
         literal = str(path).replace("'", "''")  # path built from validated ids only
         connection.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{literal}')")

@@ -13,8 +13,16 @@ from schemas.values import MONEY, QUANTITY
 
 PSEUDONYM_PATTERN = "^[0-9a-f]{32}$"
 # a column the pandera model does not type is typed by its spec's kind
-KIND_DTYPES = {"text": pl.String, "enum": pl.String, "phone": pl.String, "date": pl.Date, "bool": pl.Boolean,
-               "money": MONEY, "quantity": QUANTITY, "count": QUANTITY}  # fmt: skip
+KIND_DTYPES = {
+    "text": pl.String,
+    "enum": pl.String,
+    "phone": pl.String,
+    "date": pl.Date,
+    "bool": pl.Boolean,
+    "money": MONEY,
+    "quantity": QUANTITY,
+    "count": QUANTITY,
+}
 DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Date: "DATE", pl.Boolean: "BOOLEAN", pl.Int64: "BIGINT", pl.Int32: "INTEGER"}
 
 
@@ -62,12 +70,21 @@ def stored_columns(spec: TableSpec) -> list[StoredColumn]:
         dtype = checked.dtype.type if checked is not None else KIND_DTYPES[kinds[name]]
         pseudonym = name in spec.pseudonymized
         rules = [] if pseudonym or checked is None else [_rule(check) for check in checked.checks]
-        columns.append(StoredColumn(name, duckdb_type(dtype), required=checked is not None and not checked.nullable,
-                                    pseudonym=pseudonym, rule="; ".join(rules)))  # fmt: skip
+        columns.append(
+            StoredColumn(
+                name,
+                duckdb_type(dtype),
+                required=checked is not None and not checked.nullable,
+                pseudonym=pseudonym,
+                rule="; ".join(rules),
+            )
+        )
     return columns
 
 
 def frame_columns(schema: dict[str, pl.DataType]) -> list[StoredColumn]:
     """The columns of a table the pipeline derives (line_month_usage, findings, savings) from its polars schema."""
-    return [StoredColumn(name, duckdb_type(dtype), pseudonym=name in PSEUDONYMIZED_COLUMNS)
-            for name, dtype in schema.items()]  # fmt: skip
+    return [
+        StoredColumn(name, duckdb_type(dtype), pseudonym=name in PSEUDONYMIZED_COLUMNS)
+        for name, dtype in schema.items()
+    ]

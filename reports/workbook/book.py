@@ -12,13 +12,19 @@ from pathlib import Path
 import polars as pl
 from openpyxl import Workbook
 
+from reports.publishing.disputes import INVOICE_DATES_SCHEMA, dispute_rows
 from reports.workbook import disputes_sheet, sheets, styles
 from reports.workbook.archive import save_reproducibly
-from reports.workbook.labels import month_name
 from reports.workbook.cells import excel_text
-from reports.publishing.disputes import INVOICE_DATES_SCHEMA, dispute_rows
-from schemas.outputs import (DISPUTES_CSV_AMOUNTS, DISPUTES_CSV_COLUMNS, FINDINGS_CSV_AMOUNTS, FINDINGS_CSV_COLUMNS,
-                             SAVINGS_CSV_AMOUNTS, SAVINGS_CSV_COLUMNS)
+from reports.workbook.labels import month_name
+from schemas.outputs import (
+    DISPUTES_CSV_AMOUNTS,
+    DISPUTES_CSV_COLUMNS,
+    FINDINGS_CSV_AMOUNTS,
+    FINDINGS_CSV_COLUMNS,
+    SAVINGS_CSV_AMOUNTS,
+    SAVINGS_CSV_COLUMNS,
+)
 
 SHEETS = ("Summary", "Disputes to file", "Savings", "Findings", "Cost allocation", "Trend", "Glossary")
 INVOICED_COLUMNS = ("carrier", "account_number", "invoices", "invoiced_total")
@@ -122,10 +128,12 @@ def write_workbook(report: CustomerReport, path: Path) -> None:
 
     sheets.build_summary(wb, report)
     disputes_sheet.build_disputes(wb, report, data_styles)
-    sheets.build_data_sheet(wb, "Savings", sheets.ranked_savings(report.savings), sheets.SAVINGS_COLUMNS, report,
-                            data_styles)  # fmt: skip
-    sheets.build_data_sheet(wb, "Findings", sheets.findings_shown(report.findings), sheets.FINDINGS_COLUMNS, report,
-                            data_styles)  # fmt: skip
+    sheets.build_data_sheet(
+        wb, "Savings", sheets.ranked_savings(report.savings), sheets.SAVINGS_COLUMNS, report, data_styles
+    )
+    sheets.build_data_sheet(
+        wb, "Findings", sheets.findings_shown(report.findings), sheets.FINDINGS_COLUMNS, report, data_styles
+    )
     sheets.build_cost_allocation(wb, report)
     sheets.build_trend(wb, report)
     sheets.build_glossary(wb, report)

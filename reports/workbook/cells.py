@@ -86,10 +86,7 @@ def check_fits_one_sheet(frame: pl.DataFrame, sheet: str) -> None:
 def _as_cell_text(column: Column) -> pl.Expr:
     """Text of a column as Excel accepts it (see `excel_text`), null when empty; done by polars a slice at a time."""
     text = (
-        pl.col(column.field)
-        .cast(pl.String)
-        .str.replace_all(_ILLEGAL_XML.pattern, "")
-        .str.slice(0, EXCEL_MAX_CELL_TEXT)
+        pl.col(column.field).cast(pl.String).str.replace_all(_ILLEGAL_XML.pattern, "").str.slice(0, EXCEL_MAX_CELL_TEXT)
     )
     return pl.when(text.str.len_chars() > 0).then(text).alias(column.field)  # empty text: no cell, as for null
 

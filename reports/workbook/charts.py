@@ -33,8 +33,9 @@ def rows_spanned(categories: int) -> int:
     return math.ceil(bar_height_cm(categories) / ROW_HEIGHT_CM)
 
 
-def amounts_by_category_chart(ws, title: str, label_column: int, value_column: int, header_row: int,
-                              last_row: int, number_format: str) -> BarChart:  # fmt: skip
+def amounts_by_category_chart(
+    ws, title: str, label_column: int, value_column: int, header_row: int, last_row: int, number_format: str
+) -> BarChart:
     """Horizontal bars, one per table row (labels in `label_column`), first row on top."""
     chart = BarChart()
     chart.type = "bar"
@@ -52,15 +53,22 @@ def amounts_by_category_chart(ws, title: str, label_column: int, value_column: i
     chart.y_axis.majorGridlines = None
     chart.y_axis.scaling.min = 0
     # the amount beside each bar, nothing else (LibreOffice shows every unset part)
-    chart.dataLabels = DataLabelList(showVal=True, showSerName=False, showCatName=False, showLegendKey=False,
-                                     showPercent=False, showLeaderLines=False)  # fmt: skip
+    chart.dataLabels = DataLabelList(
+        showVal=True,
+        showSerName=False,
+        showCatName=False,
+        showLegendKey=False,
+        showPercent=False,
+        showLeaderLines=False,
+    )
     chart.gapWidth = 60
     _show_axes(chart)
     return chart
 
 
-def trend_chart(ws, title: str, value_columns: list[int], header_row: int, last_row: int,
-                number_format: str) -> LineChart:  # fmt: skip
+def trend_chart(
+    ws, title: str, value_columns: list[int], header_row: int, last_row: int, number_format: str
+) -> LineChart:
     """Lines of the Trend columns `value_columns` (months in column A) on one value axis starting at zero."""
     months = Reference(ws, min_col=1, min_row=header_row + 1, max_row=last_row)
     chart = LineChart()

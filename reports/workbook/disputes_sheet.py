@@ -16,15 +16,23 @@ from openpyxl.utils import get_column_letter
 
 from reports.workbook import styles
 from reports.workbook.cells import ROWS_PER_CHUNK, excel_number, excel_text, set_value
-from reports.workbook.labels import charge_type_label
+from reports.workbook.labels import charge_type_label, month_name
 from reports.workbook.printing import print_ready
-from reports.workbook.labels import month_name
 from reports.workbook.sheets import decimal_total, wrapped_lines
 from reports.workbook.styles import LINE_HEIGHT_POINTS
 
 TITLE = "Disputes to file"
-HEADERS = ("Invoice", "Invoice date", "Last day to file", "MSISDN", "Finding", "Charge", "Billed", "To claim",
-           "Evidence")  # fmt: skip
+HEADERS = (
+    "Invoice",
+    "Invoice date",
+    "Last day to file",
+    "MSISDN",
+    "Finding",
+    "Charge",
+    "Billed",
+    "To claim",
+    "Evidence",
+)
 WIDTHS = (17.0, 12.0, 12.0, 15.0, 22.0, 14.0, 12.0, 12.0, 52.0)
 NUMBER_COLUMNS = (2, 3, 7, 8)  # 1-based positions of dates and amounts (headers flush right)
 KEY = ["carrier", "account_number", "invoice_number"]
@@ -72,8 +80,12 @@ def build_disputes(wb, report, row_styles: dict[str, str]) -> None:
     ws.sheet_view.showGridLines = False
     print_ready(ws, report, month_name(report.billing_month), title_rows="1:1")
     ws.row_dimensions[1].height = 2 * LINE_HEIGHT_POINTS
-    ws.append([(styles.NUMBER_HEADER if i in NUMBER_COLUMNS else styles.HEADER).cell(ws, h)
-               for i, h in enumerate(HEADERS, start=1)])  # fmt: skip
+    ws.append(
+        [
+            (styles.NUMBER_HEADER if i in NUMBER_COLUMNS else styles.HEADER).cell(ws, h)
+            for i, h in enumerate(HEADERS, start=1)
+        ]
+    )
     ws.row_dimensions.pop(1, None)
     window = "the contract's dispute window (90 days unless the carrier's contract sets dispute_window_days)"
     notes = [
@@ -94,23 +106,54 @@ def build_disputes(wb, report, row_styles: dict[str, str]) -> None:
 
     carrier_row = band("carrier", {8: row_styles["carrier_money"]})
     account_row = band("account", {8: row_styles["account_money"]})
-    invoice_row = band("invoice", {2: row_styles["invoice_date"], 3: row_styles["deadline"],
-                                   8: row_styles["invoice_money"], 9: row_styles["invoice_note"]})  # fmt: skip
+    invoice_row = band(
+        "invoice",
+        {
+            2: row_styles["invoice_date"],
+            3: row_styles["deadline"],
+            8: row_styles["invoice_money"],
+            9: row_styles["invoice_note"],
+        },
+    )
     money = row_styles["money"]
-    finding_row = _Row(ws, {4: row_styles["text"], 5: row_styles["text"], 6: row_styles["text"], 7: money,
-                            8: money, 9: row_styles["wide"]})  # fmt: skip
+    finding_row = _Row(
+        ws,
+        {
+            4: row_styles["text"],
+            5: row_styles["text"],
+            6: row_styles["text"],
+            7: money,
+            8: money,
+            9: row_styles["wide"],
+        },
+    )
 
     def totals(by: list[str]) -> dict[tuple, tuple[int, int, Decimal]]:
-        grouped = rows.group_by(by).agg(pl.len().alias("__n"), pl.struct(KEY).n_unique().alias("__invoices"),
-                                        pl.col("disputed_amount").sum().alias("__total"))  # fmt: skip
+        grouped = rows.group_by(by).agg(
+            pl.len().alias("__n"),
+            pl.struct(KEY).n_unique().alias("__invoices"),
+            pl.col("disputed_amount").sum().alias("__total"),
+        )
         return {tuple(r[: len(by)]): (r[-3], r[-2], Decimal(r[-1] or 0)) for r in grouped.iter_rows()}
 
     by_carrier, by_account, by_invoice = totals(KEY[:1]), totals(KEY[:2]), totals(KEY)
     heights = ws.row_dimensions
     row_number = 4  # the header, two notes and a blank row are written
     current: list = [object(), object(), object()]
-    columns = ["carrier", "account_number", "invoice_number", "invoice_date", "last_day_to_file", "msisdn", "finding",
-               "charge_type", "charge_code", "billed_amount", "disputed_amount", "evidence"]  # fmt: skip
+    columns = [
+        "carrier",
+        "account_number",
+        "invoice_number",
+        "invoice_date",
+        "last_day_to_file",
+        "msisdn",
+        "finding",
+        "charge_type",
+        "charge_code",
+        "billed_amount",
+        "disputed_amount",
+        "evidence",
+    ]
 
     def append(line: list, lines: int = 1) -> None:
         nonlocal row_number
@@ -121,37 +164,80 @@ def build_disputes(wb, report, row_styles: dict[str, str]) -> None:
         heights.pop(row_number, None)
 
     for piece in rows.select(columns).iter_slices(ROWS_PER_CHUNK):
-        for (carrier, account, invoice, invoice_date, deadline, msisdn, finding, charge_type, charge_code, billed,
-             disputed, evidence) in piece.iter_rows():  # fmt: skip
+        for (
+            carrier,
+            account,
+            invoice,
+            invoice_date,
+            deadline,
+            msisdn,
+            finding,
+            charge_type,
+            charge_code,
+            billed,
+            disputed,
+            evidence,
+        ) in piece.iter_rows():
             if carrier != current[0]:
                 current = [carrier, object(), object()]
                 n, invoices, total = by_carrier[(carrier,)]
                 append([])
-                append(carrier_row.values({1: f"{carrier}: {_plural(invoices, 'invoice')}, "
-                                              f"{_plural(n, 'finding')}", 8: total}))  # fmt: skip
+                append(
+                    carrier_row.values(
+                        {1: f"{carrier}: {_plural(invoices, 'invoice')}, {_plural(n, 'finding')}", 8: total}
+                    )
+                )
             if account != current[1]:
                 current = [carrier, account, object()]
                 n, invoices, total = by_account[(carrier, account)]
-                append(account_row.values({1: f"Account {account or '(none)'}: {_plural(invoices, 'invoice')}, "
-                                              f"{_plural(n, 'finding')}", 8: total}))  # fmt: skip
+                append(
+                    account_row.values(
+                        {
+                            1: f"Account {account or '(none)'}: {_plural(invoices, 'invoice')}, "
+                            f"{_plural(n, 'finding')}",
+                            8: total,
+                        }
+                    )
+                )
             if invoice != current[2]:
                 current = [carrier, account, invoice]
                 n, _, total = by_invoice[(carrier, account, invoice)]
-                note = None if invoice_date is not None else (
-                    "No invoice date on this invoice: the last day to file counts from the end of its billing period.")
-                append(invoice_row.values({1: invoice or "(none)", 2: invoice_date, 3: deadline,
-                                           5: _plural(n, "finding"), 8: total, 9: note}),
-                       _lines(note, WIDTHS[8]))  # fmt: skip
+                note = (
+                    None
+                    if invoice_date is not None
+                    else (
+                        "No invoice date on this invoice: the last day to file counts from the end of its billing period."
+                    )
+                )
+                append(
+                    invoice_row.values(
+                        {
+                            1: invoice or "(none)",
+                            2: invoice_date,
+                            3: deadline,
+                            5: _plural(n, "finding"),
+                            8: total,
+                            9: note,
+                        }
+                    ),
+                    _lines(note, WIDTHS[8]),
+                )
             charge = charge_code or (charge_type_label(charge_type) if charge_type else None)
-            lines = max(_lines(evidence, WIDTHS[8]), _lines(finding, WIDTHS[4]), _lines(charge, WIDTHS[5]),
-                        _lines(msisdn, WIDTHS[3]))  # fmt: skip
+            lines = max(
+                _lines(evidence, WIDTHS[8]),
+                _lines(finding, WIDTHS[4]),
+                _lines(charge, WIDTHS[5]),
+                _lines(msisdn, WIDTHS[3]),
+            )
             append(finding_row.values({4: msisdn, 5: finding, 6: charge, 7: billed, 8: disputed, 9: evidence}), lines)
 
     append([])
     grand = decimal_total(rows, "disputed_amount")
-    total_cells = {1: styles.TOTAL.cell(ws, f"Total to claim: {_plural(rows.height, 'finding')} on "
-                                            f"{_plural(len(by_invoice), 'invoice')}")}  # fmt: skip
+    total_cells = {
+        1: styles.TOTAL.cell(
+            ws, f"Total to claim: {_plural(rows.height, 'finding')} on {_plural(len(by_invoice), 'invoice')}"
+        )
+    }
     line = [total_cells[1]] + [styles.TOTAL.cell(ws, None) for _ in range(6)]
     line.append(styles.TOTAL.merged(styles.money(report.currency, report.region)).cell(ws, excel_number(grand)))
     append(line)
-

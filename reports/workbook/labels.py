@@ -2,7 +2,7 @@
 the words a telecom manager or a CFO reads.
 
 The codes themselves are defined by the rules (reports/rules/audit_rules.py `RULES`, reports/rules/savings_rules.py `RULES`);
-tests/test_disputes.py checks that every type those rules define has a label here, in the rules' order. The CSV files
+tests/assets/test_disputes.py checks that every type those rules define has a label here, in the rules' order. The CSV files
 keep the codes; the workbook shows these labels, keeps the code in a column for filters and explains every type on
 its Glossary sheet.
 """
@@ -10,14 +10,25 @@ its Glossary sheet.
 from __future__ import annotations
 
 MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip; not strftime("%B"): that follows the machine's locale
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)  # not strftime("%B"): that follows the machine's locale
 
 
 def month_name(billing_month: str) -> str:
     """'2026-09' -> 'September 2026', as the evidence, the rationale and the workbook say it."""
     return f"{MONTH_NAMES[int(billing_month[5:7]) - 1]} {billing_month[:4]}"
+
 
 # code -> (label, one-sentence explanation); in the order the rules run
 FINDING_LABELS: dict[str, tuple[str, str]] = {
@@ -104,22 +115,42 @@ CHARGE_TYPE_LABELS: dict[str, str] = {
 
 # Words of the workbook a reader may not know, explained on the Glossary sheet
 TERMS: tuple[tuple[str, str], ...] = (
-    ("Amount to claim", "What the carrier billed above what the contract and the measured usage say is due: the "
-                        "disputed amount of a finding, summed per invoice, account and carrier."),
-    ("Last day to file", "The invoice date plus the dispute window of the carrier's contract (90 days unless the "
-                         "contract sets dispute_window_days). Carriers refuse disputes filed later. An invoice "
-                         "without an invoice date counts from the end of its billing period."),
-    ("Evidence", "A sentence per finding stating what was billed, what the contract and the measured usage say, "
-                 "and the difference: ready to paste into the carrier's dispute form."),
-    ("Monthly / annual savings", "What the customer stops paying each month once the action is taken; annual is "
-                                 "twelve times monthly."),
-    ("Cumulative annual savings", "The annual savings of this action and of every action ranked above it: the top "
-                                  "N actions save this much a year."),
-    ("Account-level charges", "Charges the carrier bills to the account rather than to a phone line (equipment, "
-                              "taxes, surcharges, fees, credits): they cannot be allocated to a cost center from "
-                              "the invoice alone."),
-    ("Quarantined input rows", "Rows of the invoices, usage or roster files that broke a rule of the data contract "
-                               "and were left out of the audit; each is listed with its reason in quarantine.csv."),
+    (
+        "Amount to claim",
+        "What the carrier billed above what the contract and the measured usage say is due: the "
+        "disputed amount of a finding, summed per invoice, account and carrier.",
+    ),
+    (
+        "Last day to file",
+        "The invoice date plus the dispute window of the carrier's contract (90 days unless the "
+        "contract sets dispute_window_days). Carriers refuse disputes filed later. An invoice "
+        "without an invoice date counts from the end of its billing period.",
+    ),
+    (
+        "Evidence",
+        "A sentence per finding stating what was billed, what the contract and the measured usage say, "
+        "and the difference: ready to paste into the carrier's dispute form.",
+    ),
+    (
+        "Monthly / annual savings",
+        "What the customer stops paying each month once the action is taken; annual is twelve times monthly.",
+    ),
+    (
+        "Cumulative annual savings",
+        "The annual savings of this action and of every action ranked above it: the top "
+        "N actions save this much a year.",
+    ),
+    (
+        "Account-level charges",
+        "Charges the carrier bills to the account rather than to a phone line (equipment, "
+        "taxes, surcharges, fees, credits): they cannot be allocated to a cost center from "
+        "the invoice alone.",
+    ),
+    (
+        "Quarantined input rows",
+        "Rows of the invoices, usage or roster files that broke a rule of the data contract "
+        "and were left out of the audit; each is listed with its reason in quarantine.csv.",
+    ),
 )
 
 

@@ -110,8 +110,10 @@ def wrapped_lines(text: object, width: float) -> int:
 def _labelled(frame: pl.DataFrame, code_column: str, label_column: str, label) -> pl.DataFrame:
     """`frame` with a plain-language label of each code (reports/workbook/labels.py), computed once per distinct code."""
     codes = [c for c in frame[code_column].unique().to_list() if c is not None] if frame.height else []
-    labels = pl.DataFrame({code_column: codes, label_column: [label(c) for c in codes]},
-                          schema={code_column: frame.schema[code_column], label_column: pl.String})  # fmt: skip
+    labels = pl.DataFrame(
+        {code_column: codes, label_column: [label(c) for c in codes]},
+        schema={code_column: frame.schema[code_column], label_column: pl.String},
+    )
     return frame.join(labels, on=code_column, how="left", maintain_order="left").with_columns(
         pl.col(label_column).fill_null(label(None))
     )
@@ -130,8 +132,12 @@ def ranked_savings(savings: pl.DataFrame) -> pl.DataFrame:
         savings.with_columns(
             pl.col("savings_type").replace_strict(order, default=len(order), return_dtype=pl.Int64).alias("__type")
         )
-        .sort(["annual_savings", "__type", "savings_type", "carrier", "msisdn", "feature_code"],
-              descending=[True, False, False, False, False, False], nulls_last=True, maintain_order=True)  # fmt: skip
+        .sort(
+            ["annual_savings", "__type", "savings_type", "carrier", "msisdn", "feature_code"],
+            descending=[True, False, False, False, False, False],
+            nulls_last=True,
+            maintain_order=True,
+        )
         .drop("__type")
         .with_columns(
             pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("rank"),
@@ -174,8 +180,14 @@ class Grid:
             return f"{value:.0%}"
         return str(value)
 
-    def put_row(self, row: int, first_column: int, values: Iterable[object], style: CellStyle | None = None,
-                styles_by_column: dict[int, CellStyle] | None = None) -> None:  # fmt: skip
+    def put_row(
+        self,
+        row: int,
+        first_column: int,
+        values: Iterable[object],
+        style: CellStyle | None = None,
+        styles_by_column: dict[int, CellStyle] | None = None,
+    ) -> None:
         for column, value in enumerate(values, start=first_column):
             own = (styles_by_column or {}).get(column)
             combined = own if style is None else (style if own is None else style.merged(own))
@@ -242,8 +254,9 @@ class TypeTotals:
     amounts: tuple[Decimal, ...]
 
 
-def totals_by_type(frame: pl.DataFrame, type_column: str, known: tuple[str, ...],
-                   amount_columns: tuple[str, ...]) -> list[TypeTotals]:  # fmt: skip
+def totals_by_type(
+    frame: pl.DataFrame, type_column: str, known: tuple[str, ...], amount_columns: tuple[str, ...]
+) -> list[TypeTotals]:
     """Count and exact sums per type, every known type in its fixed order (zero rows included).
 
     Types the frame has beyond the known ones follow alphabetically, so the table still adds up to the frame.
@@ -252,9 +265,7 @@ def totals_by_type(frame: pl.DataFrame, type_column: str, known: tuple[str, ...]
     found = {row[0]: (int(row[1]), tuple(Decimal(a or 0) for a in row[2:])) for row in grouped.iter_rows()}
     extra = sorted((name for name in found if name not in known), key=lambda name: (name is None, name or ""))
     nothing = (0, tuple(Decimal(0) for _ in amount_columns))
-    return [
-        TypeTotals("(none)" if name is None else name, *found.get(name, nothing)) for name in (*known, *extra)
-    ]
+    return [TypeTotals("(none)" if name is None else name, *found.get(name, nothing)) for name in (*known, *extra)]
 
 
 def ranked_nonzero(totals: list[TypeTotals]) -> list[TypeTotals]:
@@ -286,8 +297,13 @@ def build_summary(wb, report) -> None:
     account_level = decimal_total(report.account_charges, "billed_total")
 
     grid.put(1, 1, f"Telecom expense report: {report.customer_name}", styles.TITLE, sized=False)
-    grid.put(2, 1, f"{month_name(report.billing_month)} · customer {report.customer_id} · amounts in {currency}",
-             styles.SUBTITLE, sized=False)  # fmt: skip
+    grid.put(
+        2,
+        1,
+        f"{month_name(report.billing_month)} · customer {report.customer_id} · amounts in {currency}",
+        styles.SUBTITLE,
+        sized=False,
+    )
 
     grid.put(4, 1, "Key figures", styles.SECTION, sized=False)
     key_value = CellStyle(font=styles.BOLD_FONT, fill=styles.KEY_FIGURE_FILL)
@@ -321,8 +337,9 @@ def build_summary(wb, report) -> None:
     row += 1
     grid.put(row, 1, "Disputes to file, by carrier (details: Disputes to file)", styles.SECTION, sized=False)
     columns = {2: count, 3: money, 4: day}
-    grid.put_row(row + 1, 1, ("Carrier", "Findings", "Amount to claim", "Earliest last day"), styles.HEADER,
-                 _right(columns))  # fmt: skip
+    grid.put_row(
+        row + 1, 1, ("Carrier", "Findings", "Amount to claim", "Earliest last day"), styles.HEADER, _right(columns)
+    )
     row += 2
     by_carrier = (
         disputes.group_by("carrier")
@@ -335,8 +352,13 @@ def build_summary(wb, report) -> None:
     if not by_carrier.height:
         grid.put(row, 1, "Nothing to dispute this month.", styles.NOTE, sized=False)
         row += 1
-    grid.put_row(row, 1, ("Total", disputes.height, decimal_total(disputes, "disputed_amount"), first_deadline),
-                 styles.TOTAL, columns)  # fmt: skip
+    grid.put_row(
+        row,
+        1,
+        ("Total", disputes.height, decimal_total(disputes, "disputed_amount"), first_deadline),
+        styles.TOTAL,
+        columns,
+    )
     row += 2
 
     # what to change first: the largest savings, with a running total
@@ -347,8 +369,12 @@ def build_summary(wb, report) -> None:
     for rank, action, msisdn, annual, cumulative in top.select(
         "rank", "action", "msisdn", "annual_savings", "cumulative_annual_savings"
     ).iter_rows():
-        grid.put_row(row, 1, (f"{rank}. {action}", msisdn or "", Decimal(annual or 0), Decimal(cumulative or 0)),
-                     styles_by_column=columns)  # fmt: skip
+        grid.put_row(
+            row,
+            1,
+            (f"{rank}. {action}", msisdn or "", Decimal(annual or 0), Decimal(cumulative or 0)),
+            styles_by_column=columns,
+        )
         row += 1
     if not top.height:
         grid.put(row, 1, "No savings opportunities this month.", styles.NOTE, sized=False)
@@ -356,8 +382,9 @@ def build_summary(wb, report) -> None:
     grid.put_row(row, 1, (f"The top {top.height} actions save a year", None, top_total, None), styles.TOTAL, columns)
     if ranked.height > top.height:
         row += 1
-        grid.put_row(row, 1, (f"All {ranked.height} actions save a year", None, annual_total, None),
-                     styles_by_column=columns)  # fmt: skip
+        grid.put_row(
+            row, 1, (f"All {ranked.height} actions save a year", None, annual_total, None), styles_by_column=columns
+        )
     row += 2
 
     grid.put(row, 1, "Invoiced by carrier and account", styles.SECTION, sized=False)
@@ -386,20 +413,39 @@ def build_summary(wb, report) -> None:
     grid.put(right, RIGHT_COLUMN, "Disputed by finding type", styles.SECTION, sized=False)
     disputed_header = right + 1
     columns = {RIGHT_COLUMN + 1: count, RIGHT_COLUMN + 2: money}
-    grid.put_row(disputed_header, RIGHT_COLUMN, ("Finding", "Findings", "Disputed total"), styles.HEADER,
-                 _right(columns))  # fmt: skip
+    grid.put_row(
+        disputed_header, RIGHT_COLUMN, ("Finding", "Findings", "Disputed total"), styles.HEADER, _right(columns)
+    )
     right = disputed_header + 1
     for totals in disputed_types:
-        grid.put_row(right, RIGHT_COLUMN, (finding_label(totals.name), totals.count, totals.amounts[0]),
-                     styles_by_column=columns)  # fmt: skip
+        grid.put_row(
+            right, RIGHT_COLUMN, (finding_label(totals.name), totals.count, totals.amounts[0]), styles_by_column=columns
+        )
         right += 1
     grid.put_row(right, RIGHT_COLUMN, ("Total", report.findings.height, findings_total), styles.TOTAL, columns)
-    grid.put(right + 1, RIGHT_COLUMN, f"No findings of the other {len(FINDING_TYPES) - len(disputed_types)} types "
-                                      "this month (all of them: Glossary).", styles.SUBTITLE, sized=False)  # fmt: skip
+    grid.put(
+        right + 1,
+        RIGHT_COLUMN,
+        f"No findings of the other {len(FINDING_TYPES) - len(disputed_types)} types "
+        "this month (all of them: Glossary).",
+        styles.SUBTITLE,
+        sized=False,
+    )
     if disputed_types:
-        placed_charts.append((charts.amounts_by_category_chart(
-            ws, "Disputed by finding type", RIGHT_COLUMN, RIGHT_COLUMN + 2, disputed_header, right - 1, number_format
-        ), chart_row))  # fmt: skip
+        placed_charts.append(
+            (
+                charts.amounts_by_category_chart(
+                    ws,
+                    "Disputed by finding type",
+                    RIGHT_COLUMN,
+                    RIGHT_COLUMN + 2,
+                    disputed_header,
+                    right - 1,
+                    number_format,
+                ),
+                chart_row,
+            )
+        )
     right += 3
 
     savings_types = ranked_nonzero(
@@ -410,19 +456,37 @@ def build_summary(wb, report) -> None:
     grid.put(right, RIGHT_COLUMN, "Savings by type", styles.SECTION, sized=False)
     savings_header = right + 1
     columns = {RIGHT_COLUMN + 1: count, RIGHT_COLUMN + 2: money, RIGHT_COLUMN + 3: money}
-    grid.put_row(savings_header, RIGHT_COLUMN, ("Action", "Lines", "Monthly savings", "Annual savings"),
-                 styles.HEADER, _right(columns))  # fmt: skip
+    grid.put_row(
+        savings_header,
+        RIGHT_COLUMN,
+        ("Action", "Lines", "Monthly savings", "Annual savings"),
+        styles.HEADER,
+        _right(columns),
+    )
     right = savings_header + 1
     for totals in savings_types:
-        grid.put_row(right, RIGHT_COLUMN, (savings_label(totals.name), totals.count, *totals.amounts),
-                     styles_by_column=columns)  # fmt: skip
+        grid.put_row(
+            right, RIGHT_COLUMN, (savings_label(totals.name), totals.count, *totals.amounts), styles_by_column=columns
+        )
         right += 1
-    grid.put_row(right, RIGHT_COLUMN, ("Total", report.savings.height, monthly_total, annual_total), styles.TOTAL,
-                 columns)  # fmt: skip
+    grid.put_row(
+        right, RIGHT_COLUMN, ("Total", report.savings.height, monthly_total, annual_total), styles.TOTAL, columns
+    )
     if savings_types:
-        placed_charts.append((charts.amounts_by_category_chart(
-            ws, "Annual savings by action", RIGHT_COLUMN, RIGHT_COLUMN + 3, savings_header, right - 1, number_format
-        ), chart_row))  # fmt: skip
+        placed_charts.append(
+            (
+                charts.amounts_by_category_chart(
+                    ws,
+                    "Annual savings by action",
+                    RIGHT_COLUMN,
+                    RIGHT_COLUMN + 3,
+                    savings_header,
+                    right - 1,
+                    number_format,
+                ),
+                chart_row,
+            )
+        )
 
     ws.sheet_view.showGridLines = False  # a report page, not a data grid
     grid.set_widths(ws, minimum=SUMMARY_WIDTHS)
@@ -473,8 +537,9 @@ def column_widths(frame: pl.DataFrame, columns: list[Column], currency: str, reg
     return widths
 
 
-def build_data_sheet(wb, title: str, frame: pl.DataFrame, columns: list[Column], report,
-                     data_styles: dict[str, str]) -> None:  # fmt: skip
+def build_data_sheet(
+    wb, title: str, frame: pl.DataFrame, columns: list[Column], report, data_styles: dict[str, str]
+) -> None:
     """Header row, widths, frozen header, autofilter over all rows, then every row of `frame`, streamed.
 
     `data_styles` maps column kinds to the named styles of `styles.add_data_styles`. The printed columns come
@@ -488,8 +553,13 @@ def build_data_sheet(wb, title: str, frame: pl.DataFrame, columns: list[Column],
     ws.freeze_panes = "A2"
     last_column = get_column_letter(len(columns))
     last_printed = get_column_letter(sum(1 for c in columns if c.printed))
-    print_ready(ws, report, month_name(report.billing_month), title_rows="1:1",
-                print_area=f"A1:{last_printed}{frame.height + 1}")  # fmt: skip
+    print_ready(
+        ws,
+        report,
+        month_name(report.billing_month),
+        title_rows="1:1",
+        print_area=f"A1:{last_printed}{frame.height + 1}",
+    )
     ws.auto_filter = AutoFilter(ref=f"A1:{last_column}{frame.height + 1}")
 
     header_lines = max(wrapped_lines(c.header, max(w - FILTER_BUTTON - 1, 1)) for c, w in zip(columns, widths))
@@ -561,8 +631,13 @@ def build_cost_allocation(wb, report) -> None:
         # an Excel table needs at least one data row: an empty allocation keeps one blank row
         last_table_row = max(row - 1, 2)
         total_lines = int(rows["lines"].drop_nulls().sum()) if rows.height else 0
-        grid.put_row(last_table_row + 1, first_column, ("Total", total_lines, whole, 1.0 if whole else None),
-                     styles.TOTAL, columns)  # fmt: skip
+        grid.put_row(
+            last_table_row + 1,
+            first_column,
+            ("Total", total_lines, whole, 1.0 if whole else None),
+            styles.TOTAL,
+            columns,
+        )
         last_rows.append(last_table_row + 1)
         ref = f"{get_column_letter(first_column)}1:{get_column_letter(first_column + 3)}{last_table_row}"
         tables.append(
@@ -579,9 +654,14 @@ def build_cost_allocation(wb, report) -> None:
     # the account-level charges by charge type, under the allocations
     row = max(last_rows) + 2
     grid.put(row, 1, "Account-level charges by type", styles.SECTION, sized=False)
-    grid.put(row + 1, 1, "Billed to the carrier account, not to a phone line, so no cost center or department "
-                         "follows from the invoice: allocate them by head count or to a central cost center.",
-             styles.SUBTITLE, sized=False)  # fmt: skip
+    grid.put(
+        row + 1,
+        1,
+        "Billed to the carrier account, not to a phone line, so no cost center or department "
+        "follows from the invoice: allocate them by head count or to a central cost center.",
+        styles.SUBTITLE,
+        sized=False,
+    )
     columns = {2: styles.COUNT, 3: money, 4: styles.PERCENT}
     grid.put_row(row + 2, 1, ("Charge type", "Charges", "Amount", "Share"), styles.HEADER, _right(columns))
     row += 3
@@ -589,15 +669,15 @@ def build_cost_allocation(wb, report) -> None:
     account_total = decimal_total(charges, "billed_total")
     for charge_type, n, billed in charges.select("charge_type", "charges", "billed_total").iter_rows():
         amount = Decimal(billed or 0)
-        grid.put_row(row, 1, (charge_type_label(charge_type), n, amount, _share(amount, account_total)),
-                     styles_by_column=columns)  # fmt: skip
+        grid.put_row(
+            row, 1, (charge_type_label(charge_type), n, amount, _share(amount, account_total)), styles_by_column=columns
+        )
         row += 1
     if not charges.height:
         grid.put(row, 1, "No account-level charges this month.", styles.NOTE, sized=False)
         row += 1
     total_charges = int(charges["charges"].sum()) if charges.height else 0
-    grid.put_row(row, 1, ("Total", total_charges, account_total, 1.0 if account_total else None), styles.TOTAL,
-                 columns)  # fmt: skip
+    grid.put_row(row, 1, ("Total", total_charges, account_total, 1.0 if account_total else None), styles.TOTAL, columns)
 
     grid.set_widths(ws, minimum={1: 24.0, 6: 24.0, 2: 9.0, 7: 9.0, 3: 14.0, 8: 14.0, 4: 9.0, 9: 9.0})
     ws.column_dimensions["E"].width = 3
@@ -628,8 +708,12 @@ def build_trend(wb, report) -> None:
     trend = report.trend.select("billing_month", "invoiced_total", "disputed_total", "monthly_savings")
     for month, invoiced, disputed, savings in trend.iter_rows():
         first_day = date(int(month[:4]), int(month[5:7]), 1)
-        grid.put_row(row, 1, (first_day, Decimal(invoiced or 0), Decimal(disputed or 0), Decimal(savings or 0)),
-                     styles_by_column=columns)  # fmt: skip
+        grid.put_row(
+            row,
+            1,
+            (first_day, Decimal(invoiced or 0), Decimal(disputed or 0), Decimal(savings or 0)),
+            styles_by_column=columns,
+        )
         row += 1
     grid.set_widths(ws, minimum={1: 12.0, 2: 16.0, 3: 16.0, 4: 18.0})
     ws.column_dimensions["E"].width = 3
@@ -648,8 +732,10 @@ def build_trend(wb, report) -> None:
         ws.add_chart(charts.trend_chart(ws, "Invoiced per month", [2], 1, last, number_format), f"{CHART_COLUMN}2")
     recovered = [index for index, column in ((3, "disputed_total"), (4, "monthly_savings")) if nonzero(column)]
     if recovered:
-        ws.add_chart(charts.trend_chart(ws, "Disputed and monthly savings per month", recovered, 1, last,
-                                        number_format), f"{CHART_COLUMN}21")  # fmt: skip
+        ws.add_chart(
+            charts.trend_chart(ws, "Disputed and monthly savings per month", recovered, 1, last, number_format),
+            f"{CHART_COLUMN}21",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------

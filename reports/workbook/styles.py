@@ -124,6 +124,7 @@ class CellStyle:
 
     def merged(self, other: "CellStyle") -> "CellStyle":
         """This style with the parts `other` sets replacing its own."""
+
         def pick(mine, theirs):
             return mine if theirs is None else theirs
 
@@ -170,14 +171,22 @@ def date(region: str) -> CellStyle:
 # once per workbook, a cell takes one in a single step (`cell.style = name`), sharing its font, alignment and
 # number format with every other cell of its kind.
 DATA_STYLE_NAMES = {
-    "text": "Report text", "wide": "Report wrapped text", "money": "Report amount", "count": "Report count",
+    "text": "Report text",
+    "wide": "Report wrapped text",
+    "money": "Report amount",
+    "count": "Report count",
     "date": "Report date",
     # the Disputes to file sheet's heading rows: carrier, account, invoice
-    "carrier": "Report carrier", "carrier_money": "Report carrier amount", "account": "Report account",
-    "account_money": "Report account amount", "invoice": "Report invoice", "invoice_date": "Report invoice date",
-    "deadline": "Report last day to file", "invoice_money": "Report invoice amount",
+    "carrier": "Report carrier",
+    "carrier_money": "Report carrier amount",
+    "account": "Report account",
+    "account_money": "Report account amount",
+    "invoice": "Report invoice",
+    "invoice_date": "Report invoice date",
+    "deadline": "Report last day to file",
+    "invoice_money": "Report invoice amount",
     "invoice_note": "Report invoice note",
-}  # fmt: skip
+}
 DEADLINE_FONT = Font(name=FONT, size=11, bold=True, color="C00000")
 
 

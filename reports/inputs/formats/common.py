@@ -39,5 +39,3 @@ def column_names_for(header: Header) -> list[str]:
         seen.add(name)
         names.append(name)
     return names
-
-

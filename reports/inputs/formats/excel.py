@@ -7,7 +7,7 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
-from reports.inputs.formats.common import ZIP_MAGIC, Header, InputFileError, file_head, column_names_for
+from reports.inputs.formats.common import ZIP_MAGIC, Header, InputFileError, column_names_for, file_head
 
 
 def read(path: Path, display_name: str) -> tuple[pl.DataFrame, Header]:
@@ -23,7 +23,9 @@ def read(path: Path, display_name: str) -> tuple[pl.DataFrame, Header]:
     except InputFileError:
         raise
     except Exception:  # fastexcel raises its own error types for corrupt workbooks
-        raise InputFileError(f"{display_name}: the workbook could not be opened (damaged or not an .xlsx file)") from None
+        raise InputFileError(
+            f"{display_name}: the workbook could not be opened (damaged or not an .xlsx file)"
+        ) from None
     cells = cells.with_columns(pl.all().cast(pl.String))
     if not cells.height:
         return pl.DataFrame(), []

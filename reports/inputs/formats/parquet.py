@@ -25,8 +25,10 @@ def read(path: Path, display_name: str) -> tuple[pl.DataFrame, Header]:
         raise InputFileError(f"{display_name}: the Parquet file could not be read (damaged)") from None
     nested = [name for name, dtype in frame.schema.items() if dtype.is_nested() or dtype == pl.Binary]
     if nested:  # a cell of a table holds one value: a list, a struct or raw bytes is not one the contract knows
-        raise InputFileError(f"{display_name}: column(s) {', '.join(nested)} hold lists, structs or binary data, "
-                             "not single values; write each as text, a number or a date")  # fmt: skip
+        raise InputFileError(
+            f"{display_name}: column(s) {', '.join(nested)} hold lists, structs or binary data, "
+            "not single values; write each as text, a number or a date"
+        )
     as_text = []
     for name, dtype in frame.schema.items():
         column = pl.col(name)

@@ -1,0 +1,125 @@
+"""Parsing of the contract's formats: phone numbers, dates in both orders, decimals with thousands separators."""
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+from reports.inputs import parsing
+from reports.inputs.parsing import ParseContext, normalize_phone, parse_table, phone_lookup
+from schemas.tables import INVOICE_CHARGES
+
+
+def test_phone_validity_is_checked_once_per_number_however_written(monkeypatch):
+    checked = []
+    for name in ("is_valid_number", "is_valid_number_for_region"):
+        real_check = getattr(parsing.phonenumbers, name)
+        monkeypatch.setattr(
+            parsing.phonenumbers,
+            name,
+            lambda number, *region, _name=name, _real=real_check: (
+                checked.append((_name, number.national_number)) or _real(number, *region)
+            ),
+        )
+    normalize_phone.cache_clear()
+    parsing._E164_BY_NUMBER.clear()
+    raw = pl.Series(["+1 650 555 0199", "(650) 555-0199", "650.555.0199", "6505550199", "+16505550199", "555"])
+    lookup = dict(phone_lookup(raw, "US").iter_rows())
+    assert set(lookup.values()) == {"+16505550199", None} and lookup["555"] is None
+    # five spellings, three distinct after punctuation, one number: valid in the customer's region, checked once;
+    # 555 is not valid there, nor anywhere
+    assert sorted(checked) == [
+        ("is_valid_number", 555),
+        ("is_valid_number_for_region", 555),
+        ("is_valid_number_for_region", 6505550199),
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, region, e164",
+    [
+        ("+14155550123", "US", "+14155550123"),  # E.164
+        ("(415) 555-0123", "US", "+14155550123"),  # national
+        ("415.555.0123", "US", "+14155550123"),  # national with dots
+        ("+1 415 555 0123", "US", "+14155550123"),  # international with spaces
+        ("4155550123", "US", "+14155550123"),  # an Excel number cell
+        ("07911 123456", "GB", "+447911123456"),
+        ("+44 7911 123456", "US", "+447911123456"),  # international wins over the customer's region
+        ("+1 416 967 1111", "US", "+14169671111"),  # Canada shares +1 with a US customer: valid, though not in the US
+        ("0151 23456789", "DE", "+4915123456789"),
+        ("12345", "US", None),
+        ("+1 555 0100", "US", None),
+        ("not a phone", "US", None),
+    ],
+)
+def test_phone_numbers_normalise_to_e164(text, region, e164):
+    assert normalize_phone(text, region) == e164
+
+
+def _parse_one(column: str, text: str, region: str = "US"):
+    row = {c.name: None for c in INVOICE_CHARGES.columns}
+    row.update({"source_file": "i.csv", "source_row": 2, column: text})
+    frame = pl.DataFrame(
+        [row],
+        schema={
+            **{c.name: pl.String for c in INVOICE_CHARGES.columns},
+            "source_file": pl.String,
+            "source_row": pl.Int64,
+        },
+    )
+    _, typed, failures = parse_table(frame, INVOICE_CHARGES, ParseContext(region, "2026-06"))
+    return typed[column][0], failures.filter(pl.col("column") == column)["reason_code"].to_list()
+
+
+@pytest.mark.parametrize(
+    "text, region, expected",
+    [
+        ("2026-06-30", "US", dt.date(2026, 6, 30)),
+        ("06/30/2026", "US", dt.date(2026, 6, 30)),
+        ("6/3/2026", "US", dt.date(2026, 6, 3)),
+        ("30/06/2026", "GB", dt.date(2026, 6, 30)),
+        ("03/06/2026", "DE", dt.date(2026, 6, 3)),
+        ("2026-06-30 00:00:00", "GB", dt.date(2026, 6, 30)),  # an Excel date cell
+        ("2026-06-30", "DE", dt.date(2026, 6, 30)),
+    ],
+)
+def test_dates_in_iso_and_regional_order(text, region, expected):
+    assert _parse_one("period_end", text, region) == (expected, [])
+
+
+@pytest.mark.parametrize(
+    "text, region",
+    [
+        ("30/06/2026", "US"),
+        ("06/30/2026", "GB"),
+        ("2026-13-01", "US"),
+        ("2026-02-30", "US"),
+        ("June 1", "US"),
+        ("20260601", "US"),
+    ],
+)
+def test_unparseable_dates_are_quarantined(text, region):
+    assert _parse_one("period_end", text, region) == (None, ["bad_date"])
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1234.5", "1234.5"),
+        ("1,234.50", "1234.5"),
+        ("-3.00", "-3"),
+        ("12,345,678.9", "12345678.9"),
+        (".5", "0.5"),
+        ("40", "40"),
+        ("1.5e-3", "0.0015"),
+    ],
+)
+def test_decimals_are_exact(text, expected):
+    value, reasons = _parse_one("amount", text)
+    assert reasons == [] and isinstance(value, Decimal) and value == Decimal(expected)
+
+
+@pytest.mark.parametrize("text", ["1,23.4", "12abc", "$5.00", "1.234,50", "--1", "1 234"])
+def test_unparseable_numbers_are_quarantined(text):
+    assert _parse_one("amount", text) == (None, ["bad_number"])
