@@ -9,55 +9,11 @@ import openpyxl
 import polars as pl
 import yaml
 
-ROSTER_HEADER = [
-    "msisdn",
-    "carrier",
-    "account_number",
-    "plan_code",
-    "features",
-    "line_status",
-    "line_status_date",
-    "employee_id",
-    "first_name",
-    "last_name",
-    "email",
-    "department",
-    "cost_center",
-    "job_title",
-    "manager_employee_id",
-    "employment_status",
-    "termination_date",
-    "vip",
-    "device_make",
-    "device_model",
-    "imei",
-]
-INVOICE_HEADER = [
-    "invoice_number",
-    "carrier",
-    "account_number",
-    "invoice_date",
-    "period_start",
-    "period_end",
-    "msisdn",
-    "charge_type",
-    "charge_code",
-    "description",
-    "quantity",
-    "unit_rate",
-    "amount",
-    "invoice_total",
-]
-USAGE_HEADER = [
-    "date",
-    "msisdn",
-    "imei",
-    "voice_minutes",
-    "sms_count",
-    "data_mb",
-    "roaming_voice_minutes",
-    "roaming_data_mb",
-]
+from schemas.tables import DEVICE_USAGE, INVOICE_CHARGES, ROSTER
+
+ROSTER_HEADER = [column.name for column in ROSTER.columns]
+INVOICE_HEADER = [column.name for column in INVOICE_CHARGES.columns]
+USAGE_HEADER = [column.name for column in DEVICE_USAGE.columns]
 
 CONTRACT = {
     "carrier": "northwind-mobile",

@@ -25,18 +25,6 @@ CENT = Decimal("0.01")
 MONEY = pl.Decimal(18, 4)
 TOTAL = pl.Decimal(18, 2)
 SHEETS = ["Summary", "Disputes to file", "Savings", "Findings", "Cost allocation", "Trend", "Glossary"]
-FINDING_TYPES = [
-    "UNKNOWN_LINE",
-    "CANCELLED_LINE_BILLED",
-    "DUPLICATE_CHARGE",
-    "UNORDERED_FEATURE",
-    "PLAN_RATE_MISMATCH",
-    "FEATURE_RATE_MISMATCH",
-    "USAGE_OVERBILLED",
-    "OVERAGE_RATE_MISMATCH",
-    "INVOICE_TOTAL_MISMATCH",
-]
-SAVINGS_TYPES = ["TERMINATED_EMPLOYEE_LINE", "ZERO_USAGE_LINE", "PLAN_RIGHTSIZE", "UNUSED_FEATURE"]
 
 
 def finding(carrier, account, invoice, msisdn, employee, kind, charge_type, code, billed, expected, disputed, evidence):
