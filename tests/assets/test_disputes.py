@@ -19,7 +19,7 @@ from reports.publishing.publish import remove_stale_disputes
 from reports.rules import audit_rules, savings_rules
 from reports.workbook.labels import FINDING_LABELS, SAVINGS_LABELS, finding_label, savings_label
 from schemas.contract import DEFAULT_DISPUTE_WINDOW_DAYS, ContractError, load_contract
-from schemas.outputs import DISPUTES_CSV_COLUMNS, FINDINGS_CSV_COLUMNS
+from schemas.outputs import DISPUTES_CSV_COLUMNS, FINDING_TYPES, FINDINGS_CSV_COLUMNS, SAVINGS_TYPES
 from tests.support.builders import (
     CONTRACT,
     INVOICE_HEADER,
@@ -43,7 +43,7 @@ OTHER_CONTRACT = {**CONTRACT, "carrier": "southpoint", "dispute_window_days": 45
 
 def test_every_finding_type_the_rules_define_has_a_label_in_their_order():
     assert list(FINDING_LABELS) == [rule.finding_type for rule in audit_rules.RULES]
-    assert tuple(FINDING_LABELS) == audit_rules.FINDING_TYPES
+    assert tuple(FINDING_LABELS) == FINDING_TYPES
     for code, (label, meaning) in FINDING_LABELS.items():
         assert label and meaning.endswith(".") and "_" not in label, code
         assert finding_label(code) == label
@@ -51,7 +51,7 @@ def test_every_finding_type_the_rules_define_has_a_label_in_their_order():
 
 def test_every_savings_type_the_rules_define_has_a_label_in_their_order():
     assert list(SAVINGS_LABELS) == [rule.savings_type for rule in savings_rules.RULES]
-    assert tuple(SAVINGS_LABELS) == savings_rules.SAVINGS_TYPES
+    assert tuple(SAVINGS_LABELS) == SAVINGS_TYPES
     for code, (label, meaning) in SAVINGS_LABELS.items():
         assert label and meaning.endswith(".") and "_" not in label, code
         assert savings_label(code) == label

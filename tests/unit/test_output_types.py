@@ -16,9 +16,9 @@ def test_the_rules_return_the_published_columns_without_the_customer_months_own(
     assert set(FINDINGS_CSV_COLUMNS) - set(FINDING_COLUMNS) == {"customer_id", "billing_month", "currency"}
 
 
-def test_one_rule_per_type():
-    assert len(audit_rules.RULES) == len(FINDING_TYPES)
-    assert len(savings_rules.RULES) == len(SAVINGS_TYPES)
+def test_one_rule_per_type_in_order():
+    assert tuple(rule.finding_type for rule in audit_rules.RULES) == FINDING_TYPES
+    assert tuple(rule.savings_type for rule in savings_rules.RULES) == SAVINGS_TYPES
 
 
 def test_month_names_do_not_follow_the_locale():
