@@ -7,8 +7,9 @@ that `tem privacy purge` and `tem customer offboard` make (reports/privacy/lifec
   `dagster/partition/month`, or `dagster/partition` = `<customer>|<month>`), every run of a customer also by
   `dagster/partition` = `<customer>` (its contracts runs);
 * a run is deleted with `DagsterInstance.delete_run` (the run, its tags and every event of it, materializations and
-  check evaluations included), its captured compute logs with the compute log manager's `delete_logs`, and, for the
-  run-sharded SQLite event log, its emptied shard file;
+  check evaluations included), its captured compute logs with the compute log manager's `delete_logs` (dagster.yaml
+  captures none), and, for Dagster's run-sharded SQLite event log, its emptied shard file (dagster.yaml keeps every
+  run's events in one file, pipelines/instance_storage.py);
 * what is left of a partition is wiped with `DagsterInstance.wipe_asset_partitions` where the storage implements it;
   Dagster 1.13's SQL storages (SQLite, PostgreSQL) raise NotImplementedError there, so the same is done through the
   event log storage's own tables: events still filed under the partition (runless reports), the asset check
@@ -313,6 +314,7 @@ def _forget_in_sensor_cursor(instance, customer_id: str) -> None:
 
 def _sqlite_files(instance) -> list[str]:
     """The instance's SQLite database files that hold runs, events and schedules (none for other storages)."""
+    from dagster._core.storage.event_log import ConsolidatedSqliteEventLogStorage
     from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
     from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
     from sqlalchemy.engine import make_url
@@ -321,6 +323,8 @@ def _sqlite_files(instance) -> list[str]:
     storage = instance.event_log_storage
     if _is_sharded_sqlite(storage):
         paths.append(storage.path_for_shard("index"))
+    elif isinstance(storage, ConsolidatedSqliteEventLogStorage):  # dagster.yaml's LocalEventLogStorage
+        paths.append(storage.get_db_path())
     for other, kind in ((instance.run_storage, SqliteRunStorage), (instance.schedule_storage, SqliteScheduleStorage)):
         if isinstance(other, kind):
             conn_string = getattr(other, "_conn_string", "")

@@ -146,11 +146,12 @@ def dagster_state(home: Path) -> dict:
             k.to_user_string(): sorted(instance.get_materialized_partitions(k)) for k in instance.get_asset_keys()
         }
         customers = sorted(instance.get_dynamic_partitions("customers"))
-    with closing(sqlite3.connect(f"file:{home / 'history' / 'runs' / 'index.db'}?mode=ro", uri=True)) as db:
+    with closing(sqlite3.connect(f"file:{home / 'event_log.db'}?mode=ro", uri=True)) as db:  # dagster.yaml's
         checks = dict(
             db.execute("SELECT partition, count(*) FROM asset_check_executions GROUP BY partition").fetchall()
         )
-    return {"runs": runs, "partitions": partitions, "customers": customers, "checks": checks}
+        events = dict(db.execute("SELECT run_id, count(*) FROM event_logs GROUP BY run_id").fetchall())
+    return {"runs": runs, "partitions": partitions, "customers": customers, "checks": checks, "events": events}
 
 
 def everything_written(*folders: Path) -> dict[Path, str]:
@@ -235,6 +236,7 @@ def test_dry_run_changes_nothing_then_the_purge_removes_expired_months_everywher
     before_state = dagster_state(home)
     expired_runs = {m: before_state["runs"][f"{CUSTOMER}|{m}"] for m in EXPIRED}
     assert all(len(ids) == 3 for ids in expired_runs.values()), before_state["runs"]  # audit, savings, publish
+    assert all(run_id in before_state["events"] for ids in expired_runs.values() for run_id in ids)
 
     run = tem("privacy", "purge", "--data-root", str(root), "--as-of", "2026-10-15", home=home)
     assert run.returncode == 0, run.stderr
@@ -256,8 +258,7 @@ def test_dry_run_changes_nothing_then_the_purge_removes_expired_months_everywher
         for asset, partitions in state["partitions"].items():
             assert key not in partitions, (asset, month)
         for run_id in expired_runs[month]:
-            assert not (home / "storage" / run_id).exists()  # compute logs
-            assert not (home / "history" / "runs" / f"{run_id}.db").exists()  # the run's event log shard
+            assert run_id not in state["events"]  # the run's events
     assert len(state["runs"][f"{CUSTOMER}|{KEPT}"]) == 3 and state["checks"][f"{CUSTOMER}|{KEPT}"]
     assert state["customers"] == sorted([CUSTOMER, OTHER_CUSTOMER])
     assert state["partitions"]["roster"] == [f"{CUSTOMER}|{KEPT}", *(f"{OTHER_CUSTOMER}|{m}" for m in OTHER_MONTHS)]
