@@ -29,8 +29,8 @@ MINIMUM_FINDING = "0.01"
 # Shared by the audit and the savings rules: amounts printed with two decimals, and a roster's ordered
 # features read the same way by both.
 SHARED_MACROS = """
-CREATE OR REPLACE MACRO money(x) AS CAST(CAST(round(x, 2) AS DECIMAL(18, 2)) AS VARCHAR);
-CREATE OR REPLACE MACRO ordered_features(features) AS
+CREATE OR REPLACE TEMP MACRO money(x) AS CAST(CAST(round(x, 2) AS DECIMAL(18, 2)) AS VARCHAR);
+CREATE OR REPLACE TEMP MACRO ordered_features(features) AS
     list_filter(list_transform(string_split(coalesce(features, ''), ';'), lambda f: trim(f)), lambda f: f <> '');
 """
 
@@ -38,7 +38,7 @@ CREATE OR REPLACE MACRO ordered_features(features) AS
 MACROS = (
     SHARED_MACROS
     + """
-CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'none'
+CREATE OR REPLACE TEMP MACRO qty(x) AS CASE WHEN x IS NULL THEN 'none'
     ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(18, 6)) AS VARCHAR), '0'), '.') END;
 """
 )

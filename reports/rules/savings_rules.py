@@ -25,10 +25,10 @@ RIGHTSIZE_THRESHOLD_X3 = "3.00"  # cost(ordered) - cost(best) >= 1.00, compared 
 MACROS = (
     SHARED_MACROS
     + """
-CREATE OR REPLACE MACRO qty(x) AS CASE WHEN x IS NULL THEN 'unlimited'
+CREATE OR REPLACE TEMP MACRO qty(x) AS CASE WHEN x IS NULL THEN 'unlimited'
     ELSE rtrim(rtrim(CAST(CAST(x AS DECIMAL(38, 6)) AS VARCHAR), '0'), '.') END;
 -- x / 3 rounded half-up to cents, exactly (x >= 0 with at most 12 decimals)
-CREATE OR REPLACE MACRO third_to_cents(x) AS
+CREATE OR REPLACE TEMP MACRO third_to_cents(x) AS
     CAST((200 * CAST(x * 1000000000000 AS HUGEINT) + 3000000000000) // 6000000000000 AS DECIMAL(36, 0))
     * CAST(0.01 AS DECIMAL(3, 2));
 """
