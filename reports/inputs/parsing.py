@@ -42,7 +42,7 @@ _E164_BY_NUMBER: dict[PhoneKey, str | None] = {}  # one validity check per numbe
 _E164_CACHE_LIMIT = 2_000_000
 
 
-@lru_cache(maxsize=1_000_000)  # roster, invoices, usage and publishing meet the same numbers again
+@lru_cache(maxsize=65_536)  # single numbers (a subject's); tables go through `phone_lookup`
 def normalize_phone(text: str, region: str) -> str | None:
     """E.164 form of a phone number written in any common format, or None if it is not a valid number.
 
@@ -73,19 +73,37 @@ def normalize_phone(text: str, region: str) -> str | None:
 PHONE_PUNCTUATION = r"[\s().\-/]"
 
 
+# Every punctuation-free spelling this process has normalized, per region, as a frame: a month's usage repeats the
+# same numbers in every chunk and table, and joining them against what is known is vectorised where calling even a
+# cached function once per distinct spelling per chunk is not (issue #19). Reset past _E164_CACHE_LIMIT spellings.
+_KNOWN_SPELLINGS: dict[str, pl.DataFrame] = {}
+_KNOWN_SCHEMA = {"canonical": pl.String, "e164": pl.String}
+
+
+def forget_phone_numbers() -> None:
+    """Drop every normalized number this process holds (tests count phonenumbers calls from a cold start)."""
+    normalize_phone.cache_clear()
+    _E164_BY_NUMBER.clear()
+    _KNOWN_SPELLINGS.clear()
+
+
 def phone_lookup(values: pl.Series, region: str) -> pl.DataFrame:
     """Distinct raw phone texts -> E.164 (null when invalid). Spaces, dots, dashes and parentheses carry no
-    meaning, so they are stripped in polars first; phonenumbers then runs once per distinct number."""
+    meaning, so they are stripped in polars first; phonenumbers then runs once per distinct number this process
+    has not met before."""
     raw = values.drop_nulls().unique()
     pairs = pl.DataFrame({"raw": raw}, schema={"raw": pl.String}).with_columns(
         pl.col("raw").str.replace_all(PHONE_PUNCTUATION, "").alias("canonical")
     )
-    canonical = pairs["canonical"].unique().to_list()
-    lookup = pl.DataFrame(
-        {"canonical": canonical, "e164": [normalize_phone(v, region) for v in canonical]},
-        schema={"canonical": pl.String, "e164": pl.String},
-    )
-    return pairs.join(lookup, on="canonical", how="left").select("raw", "e164")
+    known = _KNOWN_SPELLINGS.get(region, pl.DataFrame(schema=_KNOWN_SCHEMA))
+    new = pairs.select("canonical").unique().join(known, on="canonical", how="anti")["canonical"].to_list()
+    if new:
+        added = pl.DataFrame(
+            {"canonical": new, "e164": [normalize_phone(v, region) for v in new]}, schema=_KNOWN_SCHEMA
+        )
+        known = added if known.height + added.height > _E164_CACHE_LIMIT else pl.concat([known, added])
+        _KNOWN_SPELLINGS[region] = known
+    return pairs.join(known, on="canonical", how="left").select("raw", "e164")
 
 
 def _date_expr(column: str, context: ParseContext) -> pl.Expr:

@@ -22,8 +22,7 @@ def test_phone_validity_is_checked_once_per_number_however_written(monkeypatch):
                 checked.append((_name, number.national_number)) or _real(number, *region)
             ),
         )
-    normalize_phone.cache_clear()
-    parsing._E164_BY_NUMBER.clear()
+    parsing.forget_phone_numbers()
     raw = pl.Series(["+1 650 555 0199", "(650) 555-0199", "650.555.0199", "6505550199", "+16505550199", "555"])
     lookup = dict(phone_lookup(raw, "US").iter_rows())
     assert set(lookup.values()) == {"+16505550199", None} and lookup["555"] is None
