@@ -122,3 +122,18 @@ def test_decimals_are_exact(text, expected):
 @pytest.mark.parametrize("text", ["1,23.4", "12abc", "$5.00", "1.234,50", "--1", "1 234"])
 def test_unparseable_numbers_are_quarantined(text):
     assert _parse_one("amount", text) == (None, ["bad_number"])
+
+
+def test_phone_lookup_sends_only_spellings_it_has_not_met_to_phonenumbers(monkeypatch):
+    parsing.forget_phone_numbers()
+    parsed = []
+    real_normalize = parsing.normalize_phone
+    monkeypatch.setattr(
+        parsing, "normalize_phone", lambda text, region: parsed.append(text) or real_normalize(text, region)
+    )
+    first = phone_lookup(pl.Series(["(650) 555-0199", "+1 650 555 0100", None]), "US")
+    assert sorted(parsed) == ["+16505550100", "6505550199"]
+    again = phone_lookup(pl.Series(["650-555-0199", "+16505550100", "+1 650 555 0111"]), "US")  # a later chunk
+    assert sorted(parsed) == ["+16505550100", "+16505550111", "6505550199"]
+    assert dict(first.iter_rows())["(650) 555-0199"] == dict(again.iter_rows())["650-555-0199"] == "+16505550199"
+    assert phone_lookup(pl.Series(["6505550199"]), "GB")["e164"].to_list() == [None]  # known per region
