@@ -38,7 +38,7 @@ def restore_withheld_values(
         source = files.get(file_name[0])
         if source is None:
             continue
-        text = read_text_frame(source.path, source.ref, [])
+        text = read_text_frame(source.path, source.ref, [], only=rows["column"].unique().to_list())
         for column in rows["column"].unique().to_list():
             if column not in text.columns:
                 continue
@@ -87,7 +87,7 @@ def reidentification_maps(
     phones, employees = [], []
     for table, columns in ((ROSTER.name, ["msisdn", "employee_id"]), (INVOICE_CHARGES.name, ["msisdn"])):
         for source in drop_files(data_root, customer_id, month, table):
-            text = read_text_frame(source.path, source.ref, [])
+            text = read_text_frame(source.path, source.ref, [], only=columns)
             present = [c for c in columns if c in text.columns]
             trimmed = text.select(pl.col(c).str.strip_chars() for c in present)
             if "msisdn" in present:

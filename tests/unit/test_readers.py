@@ -103,3 +103,33 @@ def test_unknown_columns_are_kept_out_of_the_tables(tmp_path):
     )
     assert "extra" not in result.accepted.collect().columns
     assert result.accepted.collect().height == 1 and result.quarantine.height == 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "xlsx"])
+def test_reading_only_some_columns_gives_the_same_cells_on_the_same_rows(tmp_path, kind):
+    header = ["Date", " MSISDN ", "Employee_ID", "Data_MB"]
+    rows = [
+        ["2026-06-01", "+14155550123", "E1", "1"],
+        ["", "", "", ""],  # blank: the whole read drops it, a partial read keeps it (no value to look for)
+        ["2026-06-02", " (415) 555-0124 ", None, "2"],
+        ["2026-06-03", None, "E3", "3"],
+    ]
+    if kind == "csv":
+        path = write_csv(tmp_path / "u.csv", header, rows)
+    elif kind == "parquet":
+        columns = {name: [row[i] for row in rows] for i, name in enumerate(header)}
+        path = write_parquet(tmp_path / "u.parquet", pl.DataFrame(columns))
+    else:
+        path = write_xlsx(tmp_path / "u.xlsx", header, rows)
+    whole = read_text_frame(path, "u", REQUIRED)
+    part = read_text_frame(path, "u", [], only=["msisdn", "employee_id", "not_in_the_file"])
+    assert part.columns == ["source_row", "msisdn", "employee_id"]
+    assert whole.select(part.columns).rows() == part.join(whole.select("source_row"), on="source_row").rows()
+    assert part.filter(pl.col("source_row") == 4)["msisdn"].to_list() == [" (415) 555-0124 "]
+    assert read_text_frame(path, "u", [], only=["nothing_here"]).columns == ["source_row"]
+
+
+def test_reading_only_some_columns_still_refuses_a_repeated_header(tmp_path):
+    path = write_csv(tmp_path / "u.csv", ["msisdn", "Amount", "amount "], [["+1", "1", "2"]])
+    with pytest.raises(InputFileError, match="more than once: amount"):
+        read_text_frame(path, "u", [], only=["msisdn"])

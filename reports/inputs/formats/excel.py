@@ -10,7 +10,8 @@ import polars as pl
 from reports.inputs.formats.common import ZIP_MAGIC, Header, InputFileError, column_names_for, file_head
 
 
-def read(path: Path, display_name: str) -> tuple[pl.DataFrame, Header]:
+def read(path: Path, display_name: str, positions: list[int] | None = None) -> tuple[pl.DataFrame, Header]:
+    """Every column as text (`positions` is not used: fastexcel reads the sheet whole)."""
     if not file_head(path).startswith(ZIP_MAGIC):
         raise InputFileError(f"{display_name}: not an Excel .xlsx workbook")
     try:

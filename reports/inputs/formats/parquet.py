@@ -10,11 +10,22 @@ import pyarrow.parquet as pq
 from reports.inputs.formats.common import PARQUET_MAGIC, Header, InputFileError, file_head
 
 
-def read(path: Path, display_name: str) -> tuple[pl.DataFrame, Header]:
+def header(path: Path, display_name: str) -> Header:
+    """The column names as written, from the file's footer."""
     if file_head(path) != PARQUET_MAGIC:
         raise InputFileError(f"{display_name}: not a Parquet file")
     try:
-        frame = pl.read_parquet(path)
+        return pq.read_schema(path).names
+    except Exception:  # pyarrow raises its own error types for a damaged footer
+        raise InputFileError(f"{display_name}: the Parquet file could not be read (damaged)") from None
+
+
+def read(path: Path, display_name: str, positions: list[int] | None = None) -> tuple[pl.DataFrame, Header]:
+    """Every column as text, or only those at `positions` (the others are not read)."""
+    if file_head(path) != PARQUET_MAGIC:
+        raise InputFileError(f"{display_name}: not a Parquet file")
+    try:
+        frame = pl.read_parquet(path, columns=positions)
     except pl.exceptions.DuplicateError:
         # polars refuses a repeated column name without saying which: the file's schema says
         try:
