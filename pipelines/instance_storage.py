@@ -10,8 +10,10 @@ PostgreSQL storage, and each process keeps one engine: a pool of connections and
 
 Everything else is Dagster's `ConsolidatedSqliteEventLogStorage`: the schema and its migrations, the write-ahead
 log that lets the webserver read while runs write, the watch the UI's live run view uses, and the concurrency
-tables the pools need. The file is `<base_dir>/event_log.db`; the privacy operations delete runs' events from it
-and compact it (pipelines/lifecycle.py).
+tables the pools need. The file is `<base_dir>/event_log.db`, base_dir defaulting to DAGSTER_HOME; the privacy
+operations delete runs' events from it and compact it (pipelines/lifecycle.py). Open the instance with DAGSTER_HOME
+set, as `tem`, `tem ui` and Dagster's commands do: `DagsterInstance.from_config(folder)` while DAGSTER_HOME names
+another folder (or none) would read the events from there (tests/support/commands.py `instance_at` sets it).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.commands import REPOSITORY, tem
+from tests.support.commands import REPOSITORY, instance_at, tem
 
 MASTER_KEY = "3e" * 32
 SAMPLE = REPOSITORY / "data"
@@ -97,10 +97,8 @@ def test_the_development_key_warning_is_given_once_per_command(sample_run):
 def test_every_run_is_a_stage_job_tagged_with_its_stage(sample_run):
     from collections import Counter
 
-    from dagster import DagsterInstance
-
     _, home, _ = sample_run
-    with DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         runs = instance.get_runs()
     assert Counter((r.job_name, r.tags.get("tem/stage")) for r in runs) == {
         ("load_customer_contracts", "contracts"): 3,
@@ -197,11 +195,9 @@ def test_version_and_help():
 
 
 def instance_runs(home: Path) -> list:
-    from dagster import DagsterInstance
-
     if not (home / "dagster.yaml").exists():
         return []
-    with DagsterInstance.from_config(str(home)) as instance:
+    with instance_at(home) as instance:
         return list(instance.get_runs())
 
 
@@ -234,6 +230,7 @@ def test_ctrl_c_stops_the_workers_marks_their_runs_failed_and_exits_130(tmp_path
         while not executing:  # and another run is executing
             assert process.poll() is None and time.monotonic() < deadline, ("no run executing", stdout)
             executing = [r.run_id for r in instance_runs(home) if r.status == DagsterRunStatus.STARTED]
+            time.sleep(0.05)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=120) == 130
     finally:

@@ -8,12 +8,11 @@ import datetime as dt
 import hashlib
 import io
 import json
-import os
 import re
 import sqlite3
 import subprocess
 import zipfile
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import polars as pl
@@ -31,7 +30,7 @@ from tests.support.builders import (
     write_csv,
     write_customer,
 )
-from tests.support.commands import copy_root, tree_hash
+from tests.support.commands import copy_root, instance_at, tree_hash
 from tests.support.commands import tem as run_tem
 from tests.support.privacy_root import CUSTOMER, MONTHS, NEW_HIRE, OTHER, REPORT, SUBJECT, write_privacy_root
 
@@ -116,19 +115,6 @@ def files_of(base: Path) -> dict[str, str]:
         if base.is_dir()
         else {}
     )
-
-
-@contextmanager
-def instance_at(home: Path):
-    from dagster import DagsterInstance
-
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(home)
-    try:
-        with DagsterInstance.get() as instance:
-            yield instance
-    finally:
-        os.environ.pop("DAGSTER_HOME") if previous is None else os.environ.update(DAGSTER_HOME=previous)
 
 
 def dagster_state(home: Path) -> dict:

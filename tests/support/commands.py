@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -28,6 +29,21 @@ def tem(*args: str, home: Path, master_key: str | None, **extra: str) -> subproc
         text=True,
         timeout=600,
     )
+
+
+@contextmanager
+def instance_at(home: Path):
+    """The Dagster instance of a DAGSTER_HOME, opened as `tem` opens it: with DAGSTER_HOME set (dagster.yaml's event
+    log lives there, pipelines/instance_storage.py)."""
+    from dagster import DagsterInstance
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        os.environ.pop("DAGSTER_HOME") if previous is None else os.environ.update(DAGSTER_HOME=previous)
 
 
 def copy_root(root: Path, home: Path, to: Path) -> tuple[Path, Path]:
