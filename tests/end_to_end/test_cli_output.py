@@ -228,6 +228,9 @@ def test_ctrl_c_stops_the_workers_marks_their_runs_failed_and_exits_130(tmp_path
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a terminal starts it: SIGINT at its default. A test run started in the background by a non-interactive
+        # shell ignores SIGINT, and an ignored signal stays ignored in children (tem then rightly ignores Ctrl-C)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     stdout: list[str] = []
     reader = threading.Thread(target=lambda: stdout.extend(process.stdout), daemon=True)
@@ -243,8 +246,9 @@ def test_ctrl_c_stops_the_workers_marks_their_runs_failed_and_exits_130(tmp_path
             assert process.poll() is None and time.monotonic() < deadline, ("no run executing", stdout)
             executing = started_runs(home)
             time.sleep(0.02)
+        assert process.poll() is None, ("tem finished before the interrupt", stdout)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=120) == 130
+        assert process.wait(timeout=120) == 130, (stdout, process.stderr.read())
     finally:
         if process.poll() is None:
             process.kill()
