@@ -7,6 +7,7 @@ distinct value and are joined back.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -87,10 +88,111 @@ def forget_phone_numbers() -> None:
     _KNOWN_SPELLINGS.clear()
 
 
+@dataclass(frozen=True)
+class _NationalShapes:
+    """What `phonenumbers.parse` does with a digits-only spelling in a region, where it is simple enough to do in
+    polars: the country code, the national prefix, the pattern that strips it, and the international prefix."""
+
+    country_code: str
+    national_prefix: str | None
+    strip_pattern: str | None  # phonenumbers' national_prefix_for_parsing (the national prefix when unset)
+    international_prefix: str
+
+
+@lru_cache(maxsize=256)
+def _national_shapes(region: str) -> _NationalShapes | None:
+    """The region's shapes, or None when its parsing rules are not the simple kind this fast path mirrors: a
+    region that is not its country code's main region (its numbers in + form parse with another region's
+    rules), a national prefix rewritten by a transform rule or captured as a carrier code, or patterns polars'
+    regex engine does not take."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or phonenumbers.region_code_for_country_code(metadata.country_code) != region:
+        return None
+    if metadata.national_prefix_transform_rule or not metadata.international_prefix:
+        return None
+    strip = metadata.national_prefix_for_parsing or metadata.national_prefix
+    if strip and re.compile(strip).groups:
+        return None
+    shapes = _NationalShapes(str(metadata.country_code), metadata.national_prefix, strip, metadata.international_prefix)
+    try:
+        pl.select(
+            pl.lit("0").str.contains(f"^(?:{shapes.international_prefix})").alias("idd"),
+            pl.lit("0").str.extract(f"^({strip or '0'})").alias("prefix"),
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    return shapes
+
+
+def _significant_digits(canonical: pl.Expr, shapes: _NationalShapes) -> pl.Expr:
+    """The national significant number D of a punctuation-free spelling in the region's own country, where
+    `phonenumbers.parse` would find exactly these digits if they are a valid number; null for other shapes.
+
+    D is 2 to 17 digits, starts 1-9 and does not start with what the national prefix pattern strips. The shapes:
+    `+<cc>D`, `<national prefix>D` (when the pattern strips exactly that prefix) and `D`, the last two not
+    starting with the international prefix. For these, parse takes the region's country code (from the + form,
+    or as the default; it takes a leading country code off a national spelling only when the rest is not a
+    possible number alone, which a valid D is) and strips the national prefix, which it keeps stripped when D is
+    viable. So the caller accepts D only when it is a valid number and sends every other spelling through
+    `normalize_phone`; tests compare both on random spellings in many regions."""
+    cc, prefix, strip = shapes.country_code, shapes.national_prefix, shapes.strip_pattern
+    national = ~canonical.str.contains(f"^(?:{shapes.international_prefix})")
+    rest = pl.when(canonical.str.starts_with(f"+{cc}")).then(canonical.str.slice(len(cc) + 1))
+    if prefix:
+        strips_prefix = canonical.str.starts_with(prefix) & (canonical.str.extract(f"^({strip})") == prefix)
+        rest = rest.when(national & strips_prefix).then(canonical.str.slice(len(prefix)))
+    rest = rest.when(national).then(canonical)
+    simple = rest.str.contains(r"^[1-9]\d{1,16}$")
+    if strip:
+        simple = simple & ~rest.str.contains(f"^(?:{strip})")
+    return pl.when(simple).then(rest)
+
+
+def _valid_e164(country_code: int, digits: list[str], region: str) -> list[str | None]:
+    """E.164 of each national significant number (leading digit 1-9) of the country code, None when not valid:
+    one validity check per number, shared with `normalize_phone`."""
+    out = []
+    for text in digits:
+        key = (country_code, int(text), False, 1)
+        if key not in _E164_BY_NUMBER:
+            if len(_E164_BY_NUMBER) >= _E164_CACHE_LIMIT:
+                _E164_BY_NUMBER.clear()
+            number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(text))
+            valid = phonenumbers.is_valid_number_for_region(number, region) or phonenumbers.is_valid_number(number)
+            _E164_BY_NUMBER[key] = f"+{country_code}{text}" if valid else None
+        out.append(_E164_BY_NUMBER[key])
+    return out
+
+
+def _normalize_spellings(canonical: list[str], region: str) -> pl.DataFrame:
+    """E.164 (null when invalid) of distinct punctuation-free spellings. The shapes a region's numbers are
+    usually written in are reduced to their digits in polars, so one number written three ways is checked once
+    and never parsed; a spelling of another shape, or whose digits are not a valid number, is parsed."""
+    frame = pl.DataFrame({"canonical": canonical}, schema={"canonical": pl.String})
+    shapes = _national_shapes(region)
+    if shapes is None:
+        return frame.with_columns(pl.Series("e164", [normalize_phone(v, region) for v in canonical], pl.String))
+    frame = frame.with_columns(_significant_digits(pl.col("canonical"), shapes).alias("digits"))
+    numbers = frame.select(pl.col("digits").drop_nulls().unique())["digits"].to_list()
+    checked = pl.DataFrame(
+        {"digits": numbers, "fast": _valid_e164(int(shapes.country_code), numbers, region)},
+        schema={"digits": pl.String, "fast": pl.String},
+    )
+    frame = frame.join(checked, on="digits", how="left", maintain_order="left")
+    parse = frame.filter(pl.col("fast").is_null())["canonical"].to_list()
+    parsed = pl.DataFrame(
+        {"canonical": parse, "parsed": [normalize_phone(v, region) for v in parse]},
+        schema={"canonical": pl.String, "parsed": pl.String},
+    )
+    return frame.join(parsed, on="canonical", how="left", maintain_order="left").select(
+        "canonical", pl.coalesce("fast", "parsed").alias("e164")
+    )
+
+
 def phone_lookup(values: pl.Series, region: str) -> pl.DataFrame:
     """Distinct raw phone texts -> E.164 (null when invalid). Spaces, dots, dashes and parentheses carry no
-    meaning, so they are stripped in polars first; phonenumbers then runs once per distinct number this process
-    has not met before."""
+    meaning, so they are stripped in polars first; only spellings this process has not met before go further
+    (`_normalize_spellings`)."""
     raw = values.drop_nulls().unique()
     pairs = pl.DataFrame({"raw": raw}, schema={"raw": pl.String}).with_columns(
         pl.col("raw").str.replace_all(PHONE_PUNCTUATION, "").alias("canonical")
@@ -98,9 +200,7 @@ def phone_lookup(values: pl.Series, region: str) -> pl.DataFrame:
     known = _KNOWN_SPELLINGS.get(region, pl.DataFrame(schema=_KNOWN_SCHEMA))
     new = pairs.select("canonical").unique().join(known, on="canonical", how="anti")["canonical"].to_list()
     if new:
-        added = pl.DataFrame(
-            {"canonical": new, "e164": [normalize_phone(v, region) for v in new]}, schema=_KNOWN_SCHEMA
-        )
+        added = _normalize_spellings(new, region)
         known = added if known.height + added.height > _E164_CACHE_LIMIT else pl.concat([known, added])
         _KNOWN_SPELLINGS[region] = known
     return pairs.join(known, on="canonical", how="left").select("raw", "e164")
@@ -160,7 +260,7 @@ def parse_table(
         frame = frame.join(lookup, on=column, how="left", maintain_order="left")
 
     typed: list[pl.Expr] = []
-    failed: list[tuple[str, str, pl.Expr]] = []  # (column, kind, expression true where the cell failed)
+    failed: list[tuple[str, str]] = []  # (column, kind) of the columns whose cells can fail to parse
     for column in spec.columns:
         name, kind = column.name, column.kind
         if kind == "date":
@@ -179,13 +279,23 @@ def parse_table(
             parsed = pl.col(name)
         typed.append(parsed.alias(name))
         if kind in PARSE_REASONS:
-            failed.append((name, kind, pl.col(name).is_not_null() & parsed.is_null()))
+            failed.append((name, kind))
 
-    failure_flags = frame.select(
-        "source_file", "source_row", *[flag.alias(f"__fail_{name}") for name, _, flag in failed]
+    typed_frame = frame.select("source_file", "source_row", *typed)
+    # a cell failed where it had text and its typed value is null: flags from the typed frame, not a second parse
+    failure_flags = pl.concat(
+        [
+            frame.select("source_file", "source_row", *[name for name, _ in failed]),
+            typed_frame.select([pl.col(name).is_null().alias(f"__null_{name}") for name, _ in failed]),
+        ],
+        how="horizontal",
+    ).select(
+        "source_file",
+        "source_row",
+        *[(pl.col(name).is_not_null() & pl.col(f"__null_{name}")).alias(f"__fail_{name}") for name, _ in failed],
     )
     entries = []
-    for name, kind, _ in failed:
+    for name, kind in failed:
         code, sentence = PARSE_REASONS[kind]
         bad = failure_flags.filter(pl.col(f"__fail_{name}")).select("source_file", "source_row")
         if bad.height:
@@ -197,11 +307,17 @@ def parse_table(
     if "date" in spec.of_kind("date") and spec.name == "device_usage":
         entries.append(
             _usage_outside_month(
-                frame.select("source_file", "source_row", "date", _date_expr("date", context).alias("__day")), context
+                pl.concat(
+                    [
+                        frame.select("source_file", "source_row", "date"),
+                        typed_frame.select(pl.col("date").alias("__day")),
+                    ],
+                    how="horizontal",
+                ),
+                context,
             )
         )
 
-    typed_frame = frame.select("source_file", "source_row", *typed)
     text = frame.select("source_file", "source_row", *[c.name for c in spec.columns])
     return text, typed_frame, concat_quarantine(entries)
 

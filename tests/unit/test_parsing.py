@@ -1,10 +1,13 @@
 """Parsing of the contract's formats: phone numbers, dates in both orders, decimals with thousands separators."""
 
 import datetime as dt
+import random
 from decimal import Decimal
 
+import phonenumbers
 import polars as pl
 import pytest
+from phonenumbers import PhoneNumberType as PNT
 
 from reports.inputs import parsing
 from reports.inputs.parsing import ParseContext, normalize_phone, parse_table, phone_lookup
@@ -54,6 +57,84 @@ def test_phone_validity_is_checked_once_per_number_however_written(monkeypatch):
 )
 def test_phone_numbers_normalise_to_e164(text, region, e164):
     assert normalize_phone(text, region) == e164
+
+
+def _reference_e164(text: str, region: str) -> str | None:
+    """What phonenumbers alone makes of a spelling: parse, then valid anywhere."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return (
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(number)
+        else None
+    )
+
+
+def _random_spellings(rng: random.Random, region: str, count: int) -> list[str]:
+    """Punctuation-free spellings around the region's example numbers: digits changed, cut or added, behind every
+    prefix that changes how phonenumbers reads them (national and international prefixes, country codes with and
+    without +, another country's code, GB's 180020)."""
+    cc = str(phonenumbers.country_code_for_region(region))
+    examples = [
+        phonenumbers.national_significant_number(example)
+        for kind in (PNT.MOBILE, PNT.FIXED_LINE, PNT.TOLL_FREE, PNT.PREMIUM_RATE, PNT.VOIP)
+        if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+    ]
+    prefixes = [
+        "",
+        "0",
+        "1",
+        "00",
+        "+",
+        f"+{cc}",
+        cc,
+        f"00{cc}",
+        f"011{cc}",
+        f"0{cc}",
+        "180020",
+        "+0",
+        f"+{cc}0",
+        f"+{cc}1",
+    ]
+    spellings = set()
+    while len(spellings) < count:
+        digits = list(rng.choice(examples))
+        for _ in range(rng.randint(0, 4)):
+            digits[rng.randrange(len(digits))] = str(rng.randint(0, 9))
+        if rng.random() < 0.2:
+            digits = digits[: rng.randint(1, len(digits))] + [str(rng.randint(0, 9)) for _ in range(rng.randint(0, 3))]
+        prefix = rng.choice([*prefixes, f"+{rng.randint(1, 999)}"])
+        spellings.add(prefix + "".join(digits))
+    return sorted(spellings)
+
+
+# regions whose spellings take the polars fast path (simple national prefixes), and some that do not
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "FR", "IT", "ES", "NL", "IN", "CH", "SE", "MX", "CA", "AU", "BR"])
+def test_phone_lookup_agrees_with_phonenumbers_on_random_spellings(region):
+    spellings = _random_spellings(random.Random(f"spellings-{region}"), region, 1_500)
+    parsing.forget_phone_numbers()
+    lookup = dict(phone_lookup(pl.Series(spellings), region).iter_rows())
+    expected = {text: _reference_e164(text, region) for text in spellings}
+    assert sum(e164 is not None for e164 in expected.values()) > 200  # valid numbers are among them
+    assert {text: lookup[text] for text in spellings} == expected
+
+
+def test_phone_lookup_parses_no_spelling_of_a_valid_number_in_the_regions_usual_shapes(monkeypatch):
+    parsing.forget_phone_numbers()
+    parsed = []
+    real_parse = parsing.phonenumbers.parse
+    monkeypatch.setattr(parsing.phonenumbers, "parse", lambda *a, **k: parsed.append(a[0]) or real_parse(*a, **k))
+    us = ["(650) 253-0000", "+1 650 253 0000", "1-650-253-0000", "650.253.0000"]
+    gb = ["07911 123456", "+44 7911 123456", "7911 123456"]
+    assert set(phone_lookup(pl.Series(us), "US")["e164"]) == {"+16502530000"}
+    assert set(phone_lookup(pl.Series(gb), "GB")["e164"]) == {"+447911123456"}
+    assert parsed == []
+    # another country's number, and a number that is not valid, are parsed
+    lookup = dict(phone_lookup(pl.Series(["+44 7911 123456", "(650) 155-0100"]), "US").iter_rows())
+    assert lookup == {"+44 7911 123456": "+447911123456", "(650) 155-0100": None}
+    assert sorted(parsed) == ["+447911123456", "6501550100"]
 
 
 def _parse_one(column: str, text: str, region: str = "US"):
@@ -126,14 +207,19 @@ def test_unparseable_numbers_are_quarantined(text):
 
 def test_phone_lookup_sends_only_spellings_it_has_not_met_to_phonenumbers(monkeypatch):
     parsing.forget_phone_numbers()
-    parsed = []
-    real_normalize = parsing.normalize_phone
+    calls = []
+    real_parse, real_valid = parsing.phonenumbers.parse, parsing.phonenumbers.is_valid_number_for_region
+    monkeypatch.setattr(parsing.phonenumbers, "parse", lambda text, *a: calls.append(text) or real_parse(text, *a))
     monkeypatch.setattr(
-        parsing, "normalize_phone", lambda text, region: parsed.append(text) or real_normalize(text, region)
+        parsing.phonenumbers,
+        "is_valid_number_for_region",
+        lambda number, *a: calls.append(number.national_number) or real_valid(number, *a),
     )
-    first = phone_lookup(pl.Series(["(650) 555-0199", "+1 650 555 0100", None]), "US")
-    assert sorted(parsed) == ["+16505550100", "6505550199"]
-    again = phone_lookup(pl.Series(["650-555-0199", "+16505550100", "+1 650 555 0111"]), "US")  # a later chunk
-    assert sorted(parsed) == ["+16505550100", "+16505550111", "6505550199"]
+    first = phone_lookup(pl.Series(["(650) 555-0199", "+1 650 555 0100", "+44 7911 123456", None]), "US")
+    assert sorted(calls, key=str) == ["+447911123456", 6505550100, 6505550199, 7911123456]
+    calls.clear()
+    # a later chunk: the same numbers, spelled as before or not, reach phonenumbers no more
+    again = phone_lookup(pl.Series(["650-555-0199", "+16505550100", "+1 650 555 0111", "+447911123456"]), "US")
+    assert calls == [6505550111]
     assert dict(first.iter_rows())["(650) 555-0199"] == dict(again.iter_rows())["650-555-0199"] == "+16505550199"
     assert phone_lookup(pl.Series(["6505550199"]), "GB")["e164"].to_list() == [None]  # known per region
