@@ -1,7 +1,6 @@
 """Cell values at the Excel boundary: amounts as floats, text as Excel accepts it."""
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -83,7 +82,7 @@ def check_fits_one_sheet(frame: pl.DataFrame, sheet: str) -> None:
         raise ValueError(f"{sheet}: {frame.height} rows do not fit one Excel sheet ({EXCEL_MAX_ROWS - 1} at most)")
 
 
-def _as_cell_text(column: Column) -> pl.Expr:
+def as_cell_text(column: Column) -> pl.Expr:
     """Text of a column as Excel accepts it (see `excel_text`), null when empty; done by polars a slice at a time."""
     text = (
         pl.col(column.field).cast(pl.String).str.replace_all(_ILLEGAL_XML.pattern, "").str.slice(0, EXCEL_MAX_CELL_TEXT)
@@ -91,7 +90,7 @@ def _as_cell_text(column: Column) -> pl.Expr:
     return pl.when(text.str.len_chars() > 0).then(text).alias(column.field)  # empty text: no cell, as for null
 
 
-def _wrapped_lines(columns: list[Column], widths: list[float]) -> pl.Expr:
+def wrapped_lines_expr(columns: list[Column], widths: list[float]) -> pl.Expr:
     """Lines the tallest wrapped cell of a row needs (an estimate: the font is proportional)."""
     counts = [
         (pl.col(c.field).cast(pl.String).str.len_chars() / (width * TEXT_CHARACTERS_PER_WIDTH)).ceil().cast(pl.Int64)
@@ -100,18 +99,3 @@ def _wrapped_lines(columns: list[Column], widths: list[float]) -> pl.Expr:
         if c.wraps
     ]
     return pl.max_horizontal(pl.lit(1), *counts).alias("__lines")  # nulls count as one line
-
-
-def data_rows(frame: pl.DataFrame, columns: list[Column], widths: list[float]) -> Iterator[tuple[int, list]]:
-    """(lines, values) of each row of `frame`, in order, streamed from polars a slice at a time.
-
-    `values` follow `columns`: amounts as floats (`excel_number`), counts as integers, text cleaned by
-    `excel_text`'s rules, None where there is nothing to show. `lines` is how many lines the row's wrapped text needs: LibreOffice
-    does not grow rows to fit wrapped text when it opens a file, and Excel cannot be relied on to either.
-    """
-    shown = [pl.col(c.field) if c.is_number else _as_cell_text(c) for c in columns]
-    selection = [_wrapped_lines(columns, widths), *shown]
-    money = [column.is_money for column in columns]
-    for piece in frame.iter_slices(ROWS_PER_CHUNK):
-        for lines, *values in piece.select(selection).iter_rows():
-            yield lines, [excel_number(value) if is_money else value for is_money, value in zip(money, values)]

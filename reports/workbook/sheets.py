@@ -27,10 +27,8 @@ from reports.workbook.cells import (
     TEXT_CHARACTERS_PER_WIDTH,
     Column,
     check_fits_one_sheet,
-    data_rows,
     excel_number,
     excel_text,
-    set_value,
     text_cell,
 )
 from reports.workbook.labels import (
@@ -44,6 +42,7 @@ from reports.workbook.labels import (
     savings_label,
 )
 from reports.workbook.printing import print_ready
+from reports.workbook.row_xml import data_rows_xml, write_sheet_data
 from reports.workbook.styles import LINE_HEIGHT_POINTS, CellStyle
 from schemas.outputs import FINDING_TYPES, SAVINGS_TYPES
 
@@ -565,18 +564,10 @@ def build_data_sheet(
     header_lines = max(wrapped_lines(c.header, max(w - FILTER_BUTTON - 1, 1)) for c, w in zip(columns, widths))
     if header_lines > 1:
         ws.row_dimensions[1].height = header_lines * LINE_HEIGHT_POINTS
-    ws.append([(styles.NUMBER_HEADER if c.is_number else styles.HEADER).cell(ws, c.header) for c in columns])
+    header = [(styles.NUMBER_HEADER if c.is_number else styles.HEADER).cell(ws, c.header) for c in columns]
+    styled = [_styled_cell(ws, data_styles[column.kind]) for column in columns]
+    write_sheet_data(ws, header, data_rows_xml(frame, columns, widths, styled, first_row=2))
     ws.row_dimensions.pop(1, None)
-    # One styled cell per column, refilled for every row: a write-only sheet writes each row as it is appended,
-    # so the cells are free again once `append` returns (a cell and a style lookup per value would cost twice as much)
-    column_cells = [_styled_cell(ws, data_styles[column.kind]) for column in columns]
-    heights = ws.row_dimensions
-    for row_number, (lines, values) in enumerate(data_rows(frame, columns, widths), start=2):
-        if lines > 1:
-            heights[row_number].height = lines * LINE_HEIGHT_POINTS
-        ws.append([None if value is None else set_value(cell, value) for value, cell in zip(values, column_cells)])
-        # a write-only sheet writes each row as it is appended: its height is no longer needed, keep memory flat
-        heights.pop(row_number, None)
 
 
 # ---------------------------------------------------------------------------------------------------------
