@@ -86,28 +86,37 @@ def stored_schema_problems(warehouse: Warehouse, customer_id: str, month: str, s
     missing = [c for c in STORED_COLUMNS[spec.name] if c not in types]
     if missing:
         problems["missing columns"] = missing
+    # every count in one scan of the stored table: (problem key, SQL condition of a bad row); each key holds its
+    # place among the problems until the count is known
+    counted: list[tuple[str, str]] = []
     for column in stored_columns(spec):
         if column.name not in types:
             continue
         if not types[column.name].startswith(column.type_family):
             problems[f"{column.name} type"] = f"{types[column.name]}, expected {column.type_family}"
         elif column.required:
-            nulls = warehouse.first_row(connection, f'SELECT count(*) FROM stored WHERE "{column.name}" IS NULL')[0]
-            if nulls:
-                problems[f"{column.name} nulls"] = nulls
+            counted.append((f"{column.name} nulls", f'"{column.name}" IS NULL'))
+            problems[counted[-1][0]] = 0
     for column in spec.pseudonymized:
         if column in types:
-            clear = warehouse.first_row(
-                connection,
-                f'SELECT count(*) FROM stored WHERE "{column}" IS NOT NULL '
-                f"AND NOT regexp_full_match(\"{column}\", '{PSEUDONYM_PATTERN}')",
-            )[0]
-            if clear:
-                problems[f"{column} not pseudonymized"] = clear
+            counted.append(
+                (
+                    f"{column} not pseudonymized",
+                    f'"{column}" IS NOT NULL AND NOT regexp_full_match("{column}", \'{PSEUDONYM_PATTERN}\')',
+                )
+            )
+            problems[counted[-1][0]] = 0
+    counts = ", ".join(["count(*)", *(f"count(*) FILTER (WHERE {condition})" for _, condition in counted)])
+    rows, *bad = warehouse.first_row(connection, f"SELECT {counts} FROM stored")
+    for (key, _), cases in zip(counted, bad):
+        if cases:
+            problems[key] = cases
+        else:
+            del problems[key]
     leftover = sorted(set(types) & set(spec.dropped))
     if leftover:
         problems["personal columns stored"] = leftover
-    return warehouse.first_row(connection, "SELECT count(*) FROM stored")[0], problems
+    return rows, problems
 
 
 @dataclass(frozen=True)
