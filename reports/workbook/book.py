@@ -117,9 +117,9 @@ def write_workbook(report: CustomerReport, path: Path) -> None:
     Findings, Cost allocation, Trend and Glossary (SHEETS)."""
     report.check()
     path = Path(path)
-    # Findings and Savings may have 100k+ rows: a write-only workbook streams each row to a temporary file as
-    # it is appended, so memory stays flat. openpyxl's per-cell work in Python sets the pace, some 30 us a
-    # styled cell (20-25 s for 50,000 findings and 12,500 savings on 2 cores); lxml was measured not to help.
+    # Findings and Savings may have 100k+ rows: a write-only workbook streams the rows to a temporary file, so
+    # memory stays flat. Their data rows are rendered by polars as the XML openpyxl writes for them (row_xml.py):
+    # openpyxl's per-cell work in Python took some 30 us a cell (8 s for a 200,000-line month's Savings sheet).
     wb = Workbook(write_only=True)
     wb.properties.creator = "tem-pipeline"
     month = month_name(report.billing_month)
