@@ -66,11 +66,18 @@ def s3_inbox() -> bool:
     return (os.environ.get("TEM_INBOX") or "local") != "local"
 
 
-def prepare_environment(data_root: DataRoot) -> None:
-    """Point the Dagster definitions and instance at this data root (before they are imported)."""
+def point_at(data_root: DataRoot) -> None:
+    """Point the Dagster definitions and instance of this process, and of the workers it starts, at this data root
+    (before they are imported); nothing is written."""
     os.environ["TEM_DATA_ROOT"] = str(data_root.path)
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str(data_root.path / ".dagster")
+
+
+def prepare_environment(data_root: DataRoot) -> None:
+    """Point the Dagster definitions and instance at this data root (before they are imported), and create the
+    instance's folder and settings when missing."""
+    point_at(data_root)
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     instance_settings = dagster_home / "dagster.yaml"
@@ -151,14 +158,25 @@ def worker_count(option: int | None) -> int:
 
 def command_run(args: argparse.Namespace) -> int:
     from pipelines.commands.keys import check_run_keys
+    from pipelines.commands.runner import stop_workers, worker_pool
     from reports.privacy import processing_log
 
     started = time.monotonic()
     data_root = existing_data_root(args.data_root, inbox_elsewhere=s3_inbox())
     workers = worker_count(args.workers)
-    plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
-    problems = check_run_keys(data_root, sorted(plan))  # every customer's key, before anything is written
+    point_at(data_root)
+    # the workers import the definitions (about 2 s) while this process looks at the inbox and the keys
+    pool = worker_pool(min(workers, drops_at_most(data_root, args)))
+    try:
+        plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
+        problems = check_run_keys(data_root, sorted(plan))  # every customer's key, before anything is written
+    except BaseException:
+        if pool is not None:
+            stop_workers(pool)
+        raise
     if problems:
+        if pool is not None:
+            stop_workers(pool)
         for problem in problems:
             print(f"tem run: {problem}", file=sys.stderr)
         detail = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more)"
@@ -179,7 +197,7 @@ def command_run(args: argparse.Namespace) -> int:
         return 1
     prepare_environment(data_root)
     try:
-        execution = execute(data_root, plan, workers)
+        execution = execute(data_root, plan, workers, pool=pool)
     except Interrupted:
         processing_log.append(
             data_root.path,
@@ -226,9 +244,11 @@ def execute(
     workers: int | None = None,
     tags: dict[str, str] | None = None,
     display: "RunDisplay | None" = None,
+    pool=None,
 ) -> Execution:
-    """Run the planned customer-months in worker processes (never more than there are customer-months). Ctrl-C
-    stops the workers, marks their unfinished runs failed and raises Interrupted."""
+    """Run the planned customer-months in worker processes (never more than there are customer-months, or those of
+    `pool`, already started, which this shuts down). Ctrl-C stops the workers, marks their unfinished runs failed and
+    raises Interrupted."""
     import signal
 
     from pipelines.commands.runner import (
@@ -244,10 +264,10 @@ def execute(
     runnable = {customer_id: sorted(months) for customer_id, months in plan.items() if months}
     workers = min(worker_count(workers), max(1, sum(map(len, runnable.values()))))
     display = display or RunDisplay()
-    pool = None
     try:
         display.loading("Loading the pipeline definitions…")
-        pool = worker_pool(workers)
+        if pool is None:
+            pool = worker_pool(workers)
         stage_plan = make_plan(runnable, pool, tags)
         display.start(plan_line(stage_plan, workers), stage_plan)
         results = run_stages(stage_plan, display.finished, pool, workers)
@@ -362,6 +382,16 @@ class RunDisplay:
         if self._live is not None:
             self._live.stop()
             self._live, self._task = None, None
+
+
+def drops_at_most(data_root: DataRoot, args: argparse.Namespace) -> int:
+    """An upper bound on the customer-months `tem run` will run, from folder names alone (a month's savings
+    history adds only months in the inbox, so --month does not narrow it): workers are started before the plan
+    is known, and never more of them than this. With an S3 inbox, not synced yet, there is no bound."""
+    if s3_inbox():
+        return sys.maxsize
+    customers = [c for c in data_root.customers() if not args.customer or c in args.customer]
+    return sum(len(data_root.months(customer_id)) for customer_id in customers)
 
 
 def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:

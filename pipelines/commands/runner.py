@@ -355,23 +355,32 @@ def fail_orphaned_runs(instance, reason: str = GONE, also: tuple[str, ...] = ())
     return [run.run_id for run in orphans]
 
 
-def prepare_worker() -> None:
-    """Import the definitions and open the instance once per process (a worker does it while the plan starts);
-    runs that a killed `tem` left STARTED are marked failed first."""
-    if _worker_state:
+def load_definitions() -> None:
+    """Import the definitions (and the instance's storage modules) and resolve the jobs, once per process: most of
+    a worker's start-up, done while `tem` still looks at the inbox and the keys. Nothing is opened or written."""
+    if "jobs" in _worker_state:
         return
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
+    import pipelines.instance_storage  # noqa: F401 - dagster.yaml's storages, imported now rather than when opened
     from pipelines.definitions import defs
     from pipelines.jobs import RUN_STAGES
 
-    instance = open_instance()
-    fail_orphaned_runs(instance)
     _worker_state.update(
-        instance=instance,
         graph=defs.resolve_asset_graph(),
         stages=stage_assets(defs),
         jobs={stage.name: defs.resolve_job_def(stage.job_name) for stage in RUN_STAGES},
     )
+
+
+def prepare_worker() -> None:
+    """The definitions, and the instance opened once per process (a worker does it with its first task, once `tem`
+    has set DAGSTER_HOME up); runs that a killed `tem` left STARTED are marked failed first."""
+    load_definitions()
+    if "instance" in _worker_state:
+        return
+    instance = open_instance()
+    fail_orphaned_runs(instance)
+    _worker_state["instance"] = instance
 
 
 def _end_at_once() -> None:
@@ -404,13 +413,13 @@ def die_with_parent(parent_pid: int) -> None:
 
 def prepare_pool_worker(parent_pid: int) -> None:
     """A worker process of `worker_pool`: Ctrl-C is its `tem` process's to handle, it dies with that process, loads
-    the definitions now, and exits quickly once the pool shuts down."""
+    the definitions now (the instance with its first task), and exits quickly once the pool shuts down."""
     import atexit
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid)
-    prepare_worker()
+    load_definitions()
     atexit.register(_end_at_once)  # registered last, so it runs first at exit
 
 

@@ -179,8 +179,8 @@ def test_with_two_workers_the_longest_chain_of_work_starts_first(monkeypatch):
 
 
 def test_the_tem_process_plans_without_importing_dagster(tmp_path):
-    """`tem run` leaves Dagster to its workers (one of them derives the plan), and starts no more of them than
-    there are customer-months."""
+    """`tem run` leaves Dagster to its workers (one of them derives the plan), starts them before it looks at the
+    inbox and the keys (they import the definitions meanwhile), and no more of them than there are customer-months."""
     import os
     import subprocess
     import sys
@@ -191,11 +191,15 @@ def test_the_tem_process_plans_without_importing_dagster(tmp_path):
     code = f"""
 import sys
 from pipelines.commands import cli, runner
-planned, pools = [], []
+planned, pools, steps = [], [], []
 runner.run_stages = lambda plan, on_finished, pool, workers: planned.extend(plan.waits) or pools.append(workers) or {{}}
+real_pool, real_select = runner.worker_pool, cli.select_partitions_from_inbox
+runner.worker_pool = lambda workers: steps.append(("workers", workers)) or real_pool(workers)
+cli.select_partitions_from_inbox = lambda *a: steps.append(("inbox",)) or real_select(*a)
 assert cli.main(["run", "--data-root", {str(tmp_path / "root")!r}, "--workers", "8"]) == 0
 assert len(planned) == 7, planned  # contracts, and audit, savings and publish of two months
 assert pools == [2], pools  # no more workers than customer-months
+assert steps == [("workers", 2), ("inbox",)], steps  # started first, two processes
 print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "dagster"))
 """
     env = {
