@@ -76,7 +76,8 @@ PHONE_PUNCTUATION = r"[\s().\-/]"
 
 # Every punctuation-free spelling this process has normalized, per region, as a frame: a month's usage repeats the
 # same numbers in every chunk and table, and joining them against what is known is vectorised where calling even a
-# cached function once per distinct spelling per chunk is not (issue #19). Reset past _E164_CACHE_LIMIT spellings.
+# cached function once per distinct spelling per chunk is not (issue #19). Past _E164_CACHE_LIMIT spellings it keeps
+# only those the values at hand need.
 _KNOWN_SPELLINGS: dict[str, pl.DataFrame] = {}
 _KNOWN_SCHEMA = {"canonical": pl.String, "e164": pl.String}
 
@@ -201,7 +202,9 @@ def phone_lookup(values: pl.Series, region: str) -> pl.DataFrame:
     new = pairs.select("canonical").unique().join(known, on="canonical", how="anti")["canonical"].to_list()
     if new:
         added = _normalize_spellings(new, region)
-        known = added if known.height + added.height > _E164_CACHE_LIMIT else pl.concat([known, added])
+        if known.height + added.height > _E164_CACHE_LIMIT:  # past the limit, keep what these values need
+            known = known.join(pairs.select("canonical"), on="canonical", how="semi")
+        known = pl.concat([known, added])
         _KNOWN_SPELLINGS[region] = known
     return pairs.join(known, on="canonical", how="left").select("raw", "e164")
 

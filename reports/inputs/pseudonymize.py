@@ -137,29 +137,42 @@ class Pseudonymizer:
     def mapping(self, field: str, values: pl.Series) -> pl.DataFrame:
         """Distinct non-null values and their pseudonyms: columns `value`, `pseudonym`."""
         distinct = pl.DataFrame({"value": values.drop_nulls().unique()}, schema={"value": pl.String})
-        key = self.field_key(field)
-        known = _KNOWN_PSEUDONYMS.get(key, pl.DataFrame(schema=_MAPPING_SCHEMA))
-        new = distinct.join(known, on="value", how="anti")["value"].to_list()
-        if new:
-            added = pl.DataFrame(
-                {"value": new, "pseudonym": [_hmac_pseudonym(key, v) for v in new]}, schema=_MAPPING_SCHEMA
-            )
-            known = added if known.height + added.height > _KNOWN_LIMIT else pl.concat([known, added])
-            _KNOWN_PSEUDONYMS[key] = known
-        return distinct.join(known, on="value", how="left")
+        return distinct.join(_known_pseudonyms(self.field_key(field), values), on="value", how="left")
 
     def replace_columns(self, frame: pl.DataFrame, columns: dict[str, str]) -> pl.DataFrame:
         """Replace each column (name -> field) by its pseudonym, computed once per distinct value."""
         for column, field in columns.items():
             if column not in frame.columns:
                 continue
-            lookup = self.mapping(field, frame[column]).rename({"value": column, "pseudonym": "__pseudonym"})
+            known = _known_pseudonyms(self.field_key(field), frame[column])
             frame = (
-                frame.join(lookup, on=column, how="left", maintain_order="left")
+                frame.join(
+                    known.rename({"value": column, "pseudonym": "__pseudonym"}),
+                    on=column,
+                    how="left",
+                    maintain_order="left",
+                )
                 .with_columns(pl.col("__pseudonym").alias(column))
                 .drop("__pseudonym")
             )
         return frame
+
+
+def _known_pseudonyms(field_key: bytes, values: pl.Series) -> pl.DataFrame:
+    """This process's (value, pseudonym) frame for a field key, holding at least every value of `values`: only the
+    values it has not met are sent to HMAC. Past the limit it keeps just what `values` needs, plus the new ones."""
+    known = _KNOWN_PSEUDONYMS.get(field_key, pl.DataFrame(schema=_MAPPING_SCHEMA))
+    asked = pl.DataFrame({"value": values}, schema={"value": pl.String})
+    new = asked.join(known, on="value", how="anti").drop_nulls().unique()["value"].to_list()
+    if new:
+        added = pl.DataFrame(
+            {"value": new, "pseudonym": [_hmac_pseudonym(field_key, v) for v in new]}, schema=_MAPPING_SCHEMA
+        )
+        if known.height + added.height > _KNOWN_LIMIT:
+            known = known.join(asked, on="value", how="semi")
+        known = pl.concat([known, added])
+        _KNOWN_PSEUDONYMS[field_key] = known
+    return known
 
 
 class _LegacyPseudonymizer(Pseudonymizer):

@@ -223,3 +223,16 @@ def test_phone_lookup_sends_only_spellings_it_has_not_met_to_phonenumbers(monkey
     assert calls == [6505550111]
     assert dict(first.iter_rows())["(650) 555-0199"] == dict(again.iter_rows())["650-555-0199"] == "+16505550199"
     assert phone_lookup(pl.Series(["6505550199"]), "GB")["e164"].to_list() == [None]  # known per region
+
+
+def test_spellings_met_before_keep_their_number_once_the_process_holds_too_many(monkeypatch):
+    monkeypatch.setattr(parsing, "_E164_CACHE_LIMIT", 3)
+    parsing.forget_phone_numbers()
+    phone_lookup(pl.Series(["(650) 253-0000", "+1 650 253 0001", "650.253.0002"]), "US")
+    later = pl.Series(["650-253-0000", "(650) 253-0003", "+16502530001", "650 253 0004"])
+    assert dict(phone_lookup(later, "US").iter_rows()) == {
+        "650-253-0000": "+16502530000",
+        "(650) 253-0003": "+16502530003",
+        "+16502530001": "+16502530001",
+        "650 253 0004": "+16502530004",
+    }

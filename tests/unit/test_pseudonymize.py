@@ -125,3 +125,20 @@ def test_an_empty_master_key_is_refused_not_taken_for_an_unset_one(empty):
 def test_the_key_name_appears_in_the_message():
     with pytest.raises(MasterKeyError, match="^TEM_NEW_MASTER_KEY must be 64"):
         parse_master_key("ab", "TEM_NEW_MASTER_KEY")
+
+
+def test_values_met_before_keep_their_pseudonyms_once_the_process_holds_too_many(monkeypatch):
+    monkeypatch.setattr(pseudonymize, "_KNOWN_LIMIT", 4)
+    pseudonymize.forget_derived_keys()
+    p = Pseudonymizer(b"\x07" * 32, "acme")
+    first = pl.DataFrame({"msisdn": ["+14155550100", "+14155550101", "+14155550102"]})
+    p.replace_columns(first, {"msisdn": "msisdn"})
+    # two values met before and three new: past the limit of four
+    later = pl.DataFrame(
+        {"msisdn": ["+14155550100", "+14155550103", "+14155550102", "+14155550104", None, "+14155550105"]}
+    )
+    replaced = p.replace_columns(later, {"msisdn": "msisdn"})["msisdn"].to_list()
+    assert replaced == [None if v is None else p.pseudonym("msisdn", v) for v in later["msisdn"]]
+    assert dict(p.mapping("msisdn", first["msisdn"]).iter_rows()) == {
+        v: p.pseudonym("msisdn", v) for v in first["msisdn"]
+    }
