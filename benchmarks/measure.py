@@ -77,7 +77,9 @@ class Measured:
 def run_measured(command: list[str], env: dict, cwd: Path) -> Measured:
     """Run a command, sampling its process tree every 0.1 s. CPU time is the larger of what the kernel reports
     for waited-for descendants (exact when every process is waited for) and the sum over the processes seen of
-    their last sampled CPU time (which misses at most the last 0.1 s of each)."""
+    their last sampled CPU time (which misses at most the last 0.1 s of each). The files written before (the
+    generated inbox) are flushed to disk first, so that their write-back is not charged to the command."""
+    os.sync()
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
