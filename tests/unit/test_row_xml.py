@@ -82,7 +82,10 @@ def _workbook(frame: pl.DataFrame, fill) -> bytes:
     header = [(styles.NUMBER_HEADER if c.is_number else styles.HEADER).cell(ws, c.header) for c in COLUMNS]
     styled = [_cell(ws, data_styles[c.kind]) for c in COLUMNS]
     fill(ws, header, styled)
-    return reproducible_bytes(wb, datetime(2026, 7, 1))
+    stamp = datetime(2026, 7, 1)
+    # openpyxl dates docProps/core.xml with the clock; pin it, or two workbooks built a second apart differ
+    wb.properties.created = wb.properties.modified = stamp
+    return reproducible_bytes(wb, stamp)
 
 
 def _cell(ws, style: str) -> WriteOnlyCell:
