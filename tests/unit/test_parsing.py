@@ -162,6 +162,8 @@ def _parse_one(column: str, text: str, region: str = "US"):
         ("03/06/2026", "DE", dt.date(2026, 6, 3)),
         ("2026-06-30 00:00:00", "GB", dt.date(2026, 6, 30)),  # an Excel date cell
         ("2026-06-30", "DE", dt.date(2026, 6, 30)),
+        ("2026-06-30 10:30", "US", dt.date(2026, 6, 30)),  # a time of day is ignored
+        ("2026-06-30T23:59:59.250", "DE", dt.date(2026, 6, 30)),
     ],
 )
 def test_dates_in_iso_and_regional_order(text, region, expected):
@@ -177,6 +179,9 @@ def test_dates_in_iso_and_regional_order(text, region, expected):
         ("2026-02-30", "US"),
         ("June 1", "US"),
         ("20260601", "US"),
+        ("2026-06-30T10:30Z", "US"),  # a time zone would say the day may be another
+        ("2026-06-30 10:30+02:00", "DE"),
+        ("06/30/2026 10:30", "US"),  # a time only after an ISO date
     ],
 )
 def test_unparseable_dates_are_quarantined(text, region):
