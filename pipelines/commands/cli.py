@@ -165,8 +165,10 @@ def command_run(args: argparse.Namespace) -> int:
     data_root = existing_data_root(args.data_root, inbox_elsewhere=s3_inbox())
     workers = worker_count(args.workers)
     point_at(data_root)
-    # the workers import the definitions (about 2 s) while this process looks at the inbox and the keys
-    pool = worker_pool(min(workers, drops_at_most(data_root, args)))
+    # the workers import the definitions (about 2 s) while this process looks at the inbox and the keys. The month
+    # partitions start at the inbox's first month when a process loads the definitions, so with an S3 inbox, which
+    # select_partitions_from_inbox mirrors first, the workers are started after it (by `execute`)
+    pool = None if s3_inbox() else worker_pool(min(workers, drops_at_most(data_root, args)))
     try:
         plan = select_partitions_from_inbox(data_root, args)  # quick: no Dagster in this process
         problems = check_run_keys(data_root, sorted(plan))  # every customer's key, before anything is written
@@ -385,11 +387,9 @@ class RunDisplay:
 
 
 def drops_at_most(data_root: DataRoot, args: argparse.Namespace) -> int:
-    """An upper bound on the customer-months `tem run` will run, from folder names alone (a month's savings
-    history adds only months in the inbox, so --month does not narrow it): workers are started before the plan
-    is known, and never more of them than this. With an S3 inbox, not synced yet, there is no bound."""
-    if s3_inbox():
-        return sys.maxsize
+    """An upper bound on the customer-months `tem run` will run, from the local inbox's folder names alone (a
+    month's savings history adds only months in the inbox, so --month does not narrow it): workers are started
+    before the plan is known, and never more of them than this."""
     customers = [c for c in data_root.customers() if not args.customer or c in args.customer]
     return sum(len(data_root.months(customer_id)) for customer_id in customers)
 

@@ -216,3 +216,48 @@ print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "d
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "dagster modules: []" in run.stdout
+
+
+def test_with_an_s3_inbox_the_workers_start_once_it_is_mirrored(tmp_path):
+    """A process's month partitions start at the inbox's first month when it loads the definitions. Workers started
+    while an S3 inbox was still being mirrored knew none of its months ("month 2026-07 is outside the partitions"),
+    so with an S3 inbox `tem run` mirrors it first and starts the workers after."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path / "root"
+    code = f"""
+from pathlib import Path
+from pipelines.commands import cli, runner
+steps = []
+real_pool = runner.worker_pool
+runner.worker_pool = lambda workers: steps.append(("workers", workers)) or real_pool(workers)
+
+def mirror(data_root, args):  # what the S3 inbox's sync leaves in the data root, then the plan from it
+    steps.append(("inbox",))
+    for month in ("2026-07", "2026-08"):
+        (Path({str(root)!r}) / "inbox" / "acme" / month).mkdir(parents=True)
+    return {{"acme": ["2026-07", "2026-08"]}}
+
+cli.select_partitions_from_inbox = mirror
+runner.run_stages = lambda plan, on_finished, pool, workers: {{}}
+assert cli.main(["run", "--data-root", {str(root)!r}, "--workers", "8"]) == 0
+assert steps == [("inbox",), ("workers", 2)], steps
+"""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TEM_") or k == "TEM_TODAY"},
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "TEM_INBOX": "s3",
+        "TEM_INBOX_BUCKET": "tem-inbox",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
