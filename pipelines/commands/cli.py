@@ -394,15 +394,23 @@ def drops_at_most(data_root: DataRoot, args: argparse.Namespace) -> int:
     return sum(len(data_root.months(customer_id)) for customer_id in customers)
 
 
-def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:
-    if s3_inbox():  # a local inbox is the data root itself: nothing to sync
-        from pipelines.resources import InboxResource
-        from reports.publishing.delivery import DeliveryError
+def mirror_s3_inbox(data_root: DataRoot) -> None:
+    """With an S3 inbox, mirror it into the data root (a local inbox is the data root itself: nothing to do). The
+    definitions' month partitions start at the inbox's first month when a process loads them, so this comes before
+    any process that loads them starts."""
+    if not s3_inbox():
+        return
+    from pipelines.resources import InboxResource
+    from reports.publishing.delivery import DeliveryError
 
-        try:
-            InboxResource.from_environment(deferred=False).sync(data_root)  # an S3 inbox lands in the data root first
-        except DeliveryError as problem:
-            raise UsageError(str(problem)) from None
+    try:
+        InboxResource.from_environment(deferred=False).sync(data_root)
+    except DeliveryError as problem:
+        raise UsageError(str(problem)) from None
+
+
+def select_partitions_from_inbox(data_root: DataRoot, args: argparse.Namespace) -> dict[str, list[str]]:
+    mirror_s3_inbox(data_root)
     plan = select_partitions(data_root, args.customer or [], args.month or [])
     for ignored in data_root.ignored_inbox_entries():
         print(f"warning: ignoring {ignored}: not a valid customer id or YYYY-MM month folder", file=sys.stderr)
@@ -525,6 +533,10 @@ def command_ui(args: argparse.Namespace) -> int:
 
     data_root = existing_data_root(args.data_root, inbox_elsewhere=s3_inbox())
     prepare_environment(data_root)
+    try:
+        mirror_s3_inbox(data_root)  # before the webserver loads the definitions, whose months start at the inbox's
+    except UsageError as problem:  # the UI is still of use; the inbox sensor mirrors the inbox again at each tick
+        print(f"warning: the S3 inbox was not mirrored: {problem}", file=sys.stderr)
     with open_instance() as instance:
         orphans = fail_orphaned_runs(instance)
     if orphans:

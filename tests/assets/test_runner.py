@@ -261,3 +261,36 @@ assert steps == [("inbox",), ("workers", 2)], steps
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_tem_ui_mirrors_an_s3_inbox_before_the_webserver_loads_the_definitions(tmp_path, monkeypatch, capsys):
+    """Same reason for `tem ui`: the webserver's code location loads the definitions once it starts, so the S3 inbox
+    is mirrored before; when it cannot be, the UI still starts, with a warning."""
+    from pipelines.commands import cli
+
+    steps = []
+
+    class Started(Exception):
+        pass
+
+    def execv(path, command):
+        steps.append(("webserver", command[1]))
+        raise Started
+
+    for name, value in (("TEM_INBOX", "s3"), ("TEM_DATA_ROOT", ""), ("DAGSTER_HOME", str(tmp_path / "home"))):
+        monkeypatch.setenv(name, value)  # restored afterwards, though the command sets some of them again
+    monkeypatch.setattr(cli.os, "chdir", lambda path: None)
+    monkeypatch.setattr(cli.os, "execv", execv)
+    monkeypatch.setattr(cli, "mirror_s3_inbox", lambda data_root: steps.append(("inbox", data_root.path)))
+    with pytest.raises(Started):
+        cli.main(["ui", "--data-root", str(tmp_path / "root")])
+    assert steps == [("inbox", tmp_path / "root"), ("webserver", "dev")]
+
+    def unreachable(data_root):
+        raise cli.UsageError("the S3 inbox tem-inbox cannot be read")
+
+    monkeypatch.setattr(cli, "mirror_s3_inbox", unreachable)
+    capsys.readouterr()
+    with pytest.raises(Started):
+        cli.main(["ui", "--data-root", str(tmp_path / "root")])
+    assert "warning: the S3 inbox was not mirrored: the S3 inbox tem-inbox cannot be read" in capsys.readouterr().err
