@@ -270,7 +270,7 @@ def execute(
         display.loading("Loading the pipeline definitions…")
         if pool is None:
             pool = worker_pool(workers)
-        stage_plan = make_plan(runnable, pool, tags)
+        stage_plan = make_plan(runnable, pool, tags, workers)
         display.start(plan_line(stage_plan, workers), stage_plan)
         results = run_stages(stage_plan, display.finished, pool, workers)
     except KeyboardInterrupt as interrupt:

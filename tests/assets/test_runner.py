@@ -218,6 +218,38 @@ print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "d
     assert "dagster modules: []" in run.stdout
 
 
+@pytest.mark.parametrize("collecting", [True, False])
+def test_loading_the_definitions_leaves_the_collector_as_it_was_and_their_objects_out_of_it(tmp_path, collecting):
+    """A worker imports the definitions with the cyclic collector paused, then freezes what they built (it lives
+    as long as the process); the collector is running again afterwards if it was before, and only then."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import gc
+{"" if collecting else "gc.disable()"}
+from pipelines.commands import runner
+runner.load_definitions()
+print("enabled", gc.isenabled(), "frozen", gc.get_freeze_count(), "collections", sum(s["collections"] for s in gc.get_stats()))
+"""
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    words = run.stdout.split()
+    assert words[words.index("enabled") + 1] == str(collecting)
+    assert int(words[words.index("frozen") + 1]) > 100_000  # Dagster's classes, modules, the asset graph
+    assert int(words[words.index("collections") + 1]) < 100  # not the ~550 of an import with the collector on
+
+
 def test_with_an_s3_inbox_the_workers_start_once_it_is_mirrored(tmp_path):
     """A process's month partitions start at the inbox's first month when it loads the definitions. Workers started
     while an S3 inbox was still being mirrored knew none of its months ("month 2026-07 is outside the partitions"),
