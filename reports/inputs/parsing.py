@@ -1,8 +1,9 @@
 """Turn the text cells of an input table into typed values, vectorised with polars.
 
 Each parser returns the typed column; a cell that had text but did not parse becomes a
-quarantine entry (reason code + sentence). Phone numbers go through `phonenumbers` once per
-distinct value and are joined back.
+quarantine entry (reason code + sentence). Phone numbers are read with `phonenumbers`' rules and
+metadata: the usual spellings of a region's valid numbers in polars, every other one by `phonenumbers`
+itself, once per distinct value; the results are joined back.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ def _significant_digits(canonical: pl.Expr, shapes: _NationalShapes) -> pl.Expr:
     """The national significant number D of a punctuation-free spelling in the region's own country, where
     `phonenumbers.parse` would find exactly these digits if they are a valid number; null for other shapes.
 
-    D is 2 to 17 digits, starts 1-9 and does not start with what the national prefix pattern strips. The shapes:
+    D is 2 to 17 ASCII digits, starts 1-9 and does not start with what the national prefix pattern strips (other
+    digits, such as Arabic-Indic ones, are phonenumbers' to read). The shapes:
     `+<cc>D`, `<national prefix>D` (when the pattern strips exactly that prefix) and `D`, the last two not
     starting with the international prefix. For these, parse takes the region's country code (from the + form,
     or as the default; it takes a leading country code off a national spelling only when the rest is not a
@@ -143,10 +145,52 @@ def _significant_digits(canonical: pl.Expr, shapes: _NationalShapes) -> pl.Expr:
         strips_prefix = canonical.str.starts_with(prefix) & (canonical.str.extract(f"^({strip})") == prefix)
         rest = rest.when(national & strips_prefix).then(canonical.str.slice(len(prefix)))
     rest = rest.when(national).then(canonical)
-    simple = rest.str.contains(r"^[1-9]\d{1,16}$")
+    simple = rest.str.contains(r"^[1-9][0-9]{1,16}$")  # \d would take any script's digits
     if strip:
         simple = simple & ~rest.str.contains(f"^(?:{strip})")
     return pl.when(simple).then(rest)
+
+
+# phonenumbers' number types, in the order its _number_type_helper tries them after the general description
+_NUMBER_TYPES = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "voip",
+    "personal_number",
+    "pager",
+    "uan",
+    "voicemail",
+    "fixed_line",
+    "mobile",
+)
+
+
+def _matches_description(digits: pl.Expr, description) -> pl.Expr | None:
+    """phonenumbers' `_is_number_matching_desc`: the number's length is one of the description's possible lengths
+    (when it lists any) and its national number pattern matches the whole number; None when the description
+    matches nothing (no description, or no pattern)."""
+    if description is None or not description.national_number_pattern:
+        return None
+    matches = digits.str.contains(f"^(?:{description.national_number_pattern})$")
+    if description.possible_length:
+        matches = digits.str.len_chars().is_in(list(description.possible_length)) & matches
+    return matches
+
+
+def _valid_for_region(digits: pl.Expr, region: str) -> pl.Expr:
+    """`phonenumbers.is_valid_number_for_region` of national significant numbers of the region's own country code
+    (ASCII digits, the first 1-9), as one polars expression: the number matches the region's general description
+    and one of its number types, which is what phonenumbers tests (its type is not UNKNOWN), with its metadata.
+    Tests compare the two on random numbers in every region phonenumbers knows."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    general = _matches_description(digits, metadata.general_desc)
+    kinds = [
+        m for m in (_matches_description(digits, getattr(metadata, kind)) for kind in _NUMBER_TYPES) if m is not None
+    ]
+    if general is None or not kinds:
+        return pl.lit(False)
+    return general & pl.any_horizontal(kinds)
 
 
 def _valid_e164(country_code: int, digits: list[str], region: str) -> list[str | None]:
@@ -167,17 +211,32 @@ def _valid_e164(country_code: int, digits: list[str], region: str) -> list[str |
 
 def _normalize_spellings(canonical: list[str], region: str) -> pl.DataFrame:
     """E.164 (null when invalid) of distinct punctuation-free spellings. The shapes a region's numbers are
-    usually written in are reduced to their digits in polars, so one number written three ways is checked once
-    and never parsed; a spelling of another shape, or whose digits are not a valid number, is parsed."""
+    usually written in are reduced to their digits in polars, whose validity in the region is checked in polars
+    too (`_valid_for_region`): a valid number of the region in such a shape never reaches phonenumbers. Digits
+    not valid there are checked once by phonenumbers (another region of the country code may have them); a
+    spelling of another shape, or whose digits are valid nowhere, is parsed."""
     frame = pl.DataFrame({"canonical": canonical}, schema={"canonical": pl.String})
     shapes = _national_shapes(region)
     if shapes is None:
         return frame.with_columns(pl.Series("e164", [normalize_phone(v, region) for v in canonical], pl.String))
     frame = frame.with_columns(_significant_digits(pl.col("canonical"), shapes).alias("digits"))
-    numbers = frame.select(pl.col("digits").drop_nulls().unique())["digits"].to_list()
-    checked = pl.DataFrame(
-        {"digits": numbers, "fast": _valid_e164(int(shapes.country_code), numbers, region)},
-        schema={"digits": pl.String, "fast": pl.String},
+    numbers = frame.select(pl.col("digits").drop_nulls().unique())
+    try:  # valid in the region: known from the patterns, for all numbers at once
+        numbers = numbers.with_columns(_valid_for_region(pl.col("digits"), region).alias("valid"))
+    except pl.exceptions.PolarsError:  # a pattern polars' regex engine does not take: phonenumbers checks each
+        numbers = numbers.with_columns(pl.lit(False).alias("valid"))
+    # the others may still be valid in another region of the country code (a Canadian number for a US customer)
+    others = numbers.filter(~pl.col("valid"))["digits"].to_list()
+    checked = pl.concat(
+        [
+            numbers.filter("valid").select(
+                "digits", (pl.lit(f"+{shapes.country_code}") + pl.col("digits")).alias("fast")
+            ),
+            pl.DataFrame(
+                {"digits": others, "fast": _valid_e164(int(shapes.country_code), others, region)},
+                schema={"digits": pl.String, "fast": pl.String},
+            ),
+        ]
     )
     frame = frame.join(checked, on="digits", how="left", maintain_order="left")
     parse = frame.filter(pl.col("fast").is_null())["canonical"].to_list()

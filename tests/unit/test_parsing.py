@@ -29,13 +29,13 @@ def test_phone_validity_is_checked_once_per_number_however_written(monkeypatch):
     raw = pl.Series(["+1 650 555 0199", "(650) 555-0199", "650.555.0199", "6505550199", "+16505550199", "555"])
     lookup = dict(phone_lookup(raw, "US").iter_rows())
     assert set(lookup.values()) == {"+16505550199", None} and lookup["555"] is None
-    # five spellings, three distinct after punctuation, one number: valid in the customer's region, checked once;
-    # 555 is not valid there, nor anywhere
-    assert sorted(checked) == [
-        ("is_valid_number", 555),
-        ("is_valid_number_for_region", 555),
-        ("is_valid_number_for_region", 6505550199),
-    ]
+    # five spellings, three distinct after punctuation, one number: valid in the customer's region, which the
+    # region's patterns tell in polars; 555 is not valid there, and phonenumbers, asked once, finds it valid nowhere
+    assert sorted(checked) == [("is_valid_number", 555), ("is_valid_number_for_region", 555)]
+    # a number of another region of the country code is phonenumbers' to validate, once
+    checked.clear()
+    assert phone_lookup(pl.Series(["(416) 967-1111", "416.967.1111"]), "US")["e164"].to_list() == ["+14169671111"] * 2
+    assert sorted(checked) == [("is_valid_number", 4169671111), ("is_valid_number_for_region", 4169671111)]
 
 
 @pytest.mark.parametrize(
@@ -137,6 +137,71 @@ def test_phone_lookup_parses_no_spelling_of_a_valid_number_in_the_regions_usual_
     assert sorted(parsed) == ["+447911123456", "6501550100"]
 
 
+def _random_national_numbers(rng: random.Random, region: str, count: int) -> list[str]:
+    """National significant numbers (ASCII digits, first 1-9) around the region's example numbers of every type,
+    digits changed, added or cut, and random ones of 2 to 17 digits."""
+    examples = [
+        phonenumbers.national_significant_number(example)
+        for kind in PNT.values()
+        if (example := phonenumbers.example_number_for_type(region, kind)) is not None
+    ]
+    numbers = set()
+    while len(numbers) < count:
+        if examples and rng.random() < 0.8:
+            digits = list(rng.choice(examples))
+            for _ in range(rng.randint(0, 3)):
+                digits[rng.randrange(len(digits))] = str(rng.randint(0, 9))
+            if rng.random() < 0.2:
+                digits.append(str(rng.randint(0, 9)))
+            if rng.random() < 0.2 and len(digits) > 2:
+                digits.pop()
+        else:
+            digits = [str(rng.randint(0, 9)) for _ in range(rng.randint(2, 17))]
+        text = "".join(digits).lstrip("0")
+        if len(text) >= 2:
+            numbers.add(text)
+    return sorted(numbers)
+
+
+def test_validity_in_the_region_agrees_with_phonenumbers_in_every_region():
+    """The polars check of a number's validity in a region is phonenumbers' own, in each of its regions."""
+    rng = random.Random("validity")
+    checked = valid = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        country_code = phonenumbers.country_code_for_region(region)
+        numbers = _random_national_numbers(rng, region, 200)
+        got = pl.DataFrame({"digits": numbers}).select(parsing._valid_for_region(pl.col("digits"), region))
+        expected = [
+            phonenumbers.is_valid_number_for_region(
+                phonenumbers.PhoneNumber(country_code=country_code, national_number=int(n)), region
+            )
+            for n in numbers
+        ]
+        assert dict(zip(numbers, got.to_series().to_list())) == dict(zip(numbers, expected)), region
+        checked += len(numbers)
+        valid += sum(expected)
+    assert checked > 45_000 and valid > 10_000  # many numbers, many of them valid
+
+
+def test_a_description_matches_whole_numbers_of_its_possible_lengths_only():
+    """Each description is tested as phonenumbers tests it: the length first, then the pattern on the whole number
+    (phonenumbers' own regions may never tell the length apart from the pattern; a description can)."""
+    from phonenumbers.phonenumberutil import _is_number_matching_desc
+
+    description = phonenumbers.PhoneNumberDesc(national_number_pattern=r"1\d{1,5}", possible_length=(3, 5))
+    numbers = ["12", "123", "1234", "12345", "123456", "223", "0123"]
+    got = pl.DataFrame({"digits": numbers}).select(parsing._matches_description(pl.col("digits"), description))
+    expected = [_is_number_matching_desc(number, description) for number in numbers]
+    assert got.to_series().to_list() == expected == [False, True, False, True, False, False, False]
+    assert parsing._matches_description(pl.col("digits"), phonenumbers.PhoneNumberDesc()) is None  # no pattern
+
+
+def test_digits_of_another_script_give_an_e164_number_in_ascii_digits():
+    parsing.forget_phone_numbers()  # nothing met before: the spelling alone decides
+    lookup = dict(phone_lookup(pl.Series(["٢١٢٥٥٥٠١٠٠", "2١2 555 ٠100"]), "US").iter_rows())
+    assert lookup == {"٢١٢٥٥٥٠١٠٠": "+12125550100", "2١2 555 ٠100": "+12125550100"}
+
+
 def _parse_one(column: str, text: str, region: str = "US"):
     row = {c.name: None for c in INVOICE_CHARGES.columns}
     row.update({"source_file": "i.csv", "source_row": 2, column: text})
@@ -220,12 +285,16 @@ def test_phone_lookup_sends_only_spellings_it_has_not_met_to_phonenumbers(monkey
         "is_valid_number_for_region",
         lambda number, *a: calls.append(number.national_number) or real_valid(number, *a),
     )
-    first = phone_lookup(pl.Series(["(650) 555-0199", "+1 650 555 0100", "+44 7911 123456", None]), "US")
-    assert sorted(calls, key=str) == ["+447911123456", 6505550100, 6505550199, 7911123456]
+    first = phone_lookup(pl.Series(["(650) 555-0199", "+1 650 555 0100", "+44 7911 123456", "(416) 967-1111"]), "US")
+    # the US numbers are valid by the region's patterns; the British one is parsed, the Canadian one checked
+    assert sorted(calls, key=str) == ["+447911123456", 4169671111, 7911123456]
     calls.clear()
-    # a later chunk: the same numbers, spelled as before or not, reach phonenumbers no more
-    again = phone_lookup(pl.Series(["650-555-0199", "+16505550100", "+1 650 555 0111", "+447911123456"]), "US")
-    assert calls == [6505550111]
+    # a later chunk: the same numbers, spelled as before or not, reach phonenumbers no more; a new one not valid
+    # in the region does
+    again = phone_lookup(
+        pl.Series(["650-555-0199", "+16505550100", "416 967 1111", "+447911123456", "+1 416 967 1112", None]), "US"
+    )
+    assert calls == [4169671112]
     assert dict(first.iter_rows())["(650) 555-0199"] == dict(again.iter_rows())["650-555-0199"] == "+16505550199"
     assert phone_lookup(pl.Series(["6505550199"]), "GB")["e164"].to_list() == [None]  # known per region
 
