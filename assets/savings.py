@@ -14,7 +14,8 @@ from assets.stages import DUCKDB_POOL, SAVINGS, internal
 from pipelines.partitions import customer_months, split_key, trailing_months
 from pipelines.resources import DataRootResource
 from reports.inputs.contracts import currency_of
-from reports.rules.savings_rules import HISTORY_MONTHS, SAVINGS_SCHEMA, run_savings_rules
+from reports.rules.history import HISTORY_MONTHS
+from reports.rules.savings_rules import SAVINGS_SCHEMA, run_savings_rules
 from reports.rules.sessions import savings_session, unverifiable_lines
 from reports.warehouse.readiness import HistoryNotReady, history_status, not_reconciled_reason
 from schemas.outputs import SAVINGS_TYPES

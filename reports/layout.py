@@ -15,6 +15,8 @@ from pathlib import Path
 
 from schemas.names import ID_PATTERN, MONTH_PATTERN, validate_id, validate_month
 
+CONTRACTS_FOLDER = "contracts"  # warehouse/<customer>/contracts/: the customer's settings and contract tables
+
 BUNDLED_DATA_ROOT = Path(__file__).resolve().parents[1] / "data"  # the sample data root in the repository
 
 
@@ -58,6 +60,15 @@ class DataRoot:
     def warehouse_dir(self, customer_id: str, month: str | None = None) -> Path:
         base = self.path / "warehouse" / validate_id(customer_id)
         return base if month is None else base / validate_month(month)
+
+    def warehouse_table(self, customer_id: str, month: str | None, table: str) -> Path:
+        """warehouse/<customer>/<month>/<table>.parquet; a customer's own tables (month None) are under contracts/."""
+        folder = (
+            self.warehouse_dir(customer_id) / CONTRACTS_FOLDER
+            if month is None
+            else self.warehouse_dir(customer_id, month)
+        )
+        return folder / f"{table}.parquet"
 
     def published_dir(self, customer_id: str, month: str) -> Path:
         """published/<customer>/<month>/, refused (LinkRefused) if it or its customer folder is a link: whatever is

@@ -130,17 +130,17 @@ def with_history(data_root: DataRoot, customer_id: str, selected: list[str]) -> 
     """The selected months plus the months of their savings history (history_months, the one statement of the rule;
     tests/assets/test_runner.py checks that the savings asset's partition mapping names the same months) that are in the
     inbox but not reconciled yet; in calendar order so history is built first."""
-    from reports.rules.savings_rules import history_months
-    from reports.warehouse.store import Warehouse
+    from reports.rules.history import history_months
 
     in_inbox = set(data_root.months(customer_id))
-    warehouse = Warehouse(data_root)
     months = set(selected)
     for month in selected:
         months.update(
             m
             for m in history_months(month)
-            if m != month and m in in_inbox and not warehouse.exists(customer_id, m, "line_month_usage")
+            if m != month
+            and m in in_inbox
+            and not data_root.warehouse_table(customer_id, m, "line_month_usage").exists()
         )
     return sorted(months)
 

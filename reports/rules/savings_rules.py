@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 
 from reports.rules.audit_rules import SHARED_MACROS
+from reports.rules.history import history_months
 from reports.workbook.labels import month_name
 
 MINIMUM_SAVING = "0.01"
@@ -195,19 +196,6 @@ SAVINGS_SCHEMA = {
     "annual_savings": pl.Decimal(18, 4),
     "rationale": pl.String,
 }
-
-
-HISTORY_MONTHS = 3  # savings of month M read the usage of M-2..M (docs/audit-rules.md)
-
-
-def history_months(month: str) -> list[str]:
-    """The months whose usage the savings of `month` read: M-2, M-1, M as YYYY-MM."""
-    year, number = int(month[:4]), int(month[5:7])
-    months = []
-    for back in range(HISTORY_MONTHS - 1, -1, -1):
-        total = year * 12 + (number - 1) - back
-        months.append(f"{total // 12:04d}-{total % 12 + 1:02d}")
-    return months
 
 
 def run_savings_rules(

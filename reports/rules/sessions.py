@@ -7,7 +7,7 @@ import duckdb
 import polars as pl
 
 from reports.rules.audit_rules import UNVERIFIABLE_LINES
-from reports.rules.savings_rules import history_months
+from reports.rules.history import history_months
 from reports.warehouse.store import Warehouse
 
 LINE_MONTH_USAGE_SQL = """

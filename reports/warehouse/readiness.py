@@ -6,7 +6,7 @@ from __future__ import annotations
 from reports.inputs.intake import drop_files
 from reports.inputs.readers import InputFileError
 from reports.layout import DataRoot
-from reports.rules.savings_rules import history_months
+from reports.rules.history import history_months
 from reports.warehouse.store import Warehouse
 from schemas.tables import DEVICE_USAGE, DROP_FILES
 

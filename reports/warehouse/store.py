@@ -21,9 +21,6 @@ import polars as pl
 
 from reports.layout import DataRoot, atomic_replace, temp_path_for
 
-CONTRACTS_FOLDER = "contracts"
-
-
 _database: tuple[int, duckdb.DuckDBPyConnection] | None = None
 _sessions: weakref.WeakSet = weakref.WeakSet()  # the sessions (cursors) handed out and still referenced
 
@@ -60,9 +57,7 @@ class Warehouse:
         self.data_root = data_root
 
     def table_path(self, customer_id: str, month: str | None, table: str) -> Path:
-        base = self.data_root.warehouse_dir(customer_id)
-        folder = base / CONTRACTS_FOLDER if month is None else self.data_root.warehouse_dir(customer_id, month)
-        return folder / f"{table}.parquet"
+        return self.data_root.warehouse_table(customer_id, month, table)
 
     def write(self, customer_id: str, month: str | None, table: str, frame: pl.DataFrame | pl.LazyFrame) -> Path:
         """Replace the table atomically; a LazyFrame is streamed to the file, never held in memory whole."""

@@ -71,7 +71,7 @@ def test_the_savings_history_is_the_partition_mapping_of_the_savings_asset():
     the partition mapping the savings asset declares on line_month_usage, the one the plan is derived from (as far
     as the month partitions go back: they start with the earliest inbox drop)."""
     from pipelines.partitions import billing_months, customer_month_key, split_key
-    from reports.rules.savings_rules import history_months
+    from reports.rules.history import history_months
 
     for month in billing_months.get_partition_keys():
         mapped = GRAPH.get_parent_partition_keys_for_child(
@@ -179,8 +179,9 @@ def test_with_two_workers_the_longest_chain_of_work_starts_first(monkeypatch):
 
 
 def test_the_tem_process_plans_without_importing_dagster(tmp_path):
-    """`tem run` leaves Dagster to its workers (one of them derives the plan), starts them before it looks at the
-    inbox and the keys (they import the definitions meanwhile), and no more of them than there are customer-months."""
+    """`tem run` leaves Dagster and DuckDB to its workers (one of them derives the plan), starts them before it looks
+    at the inbox and the keys (they import the definitions meanwhile), and no more of them than there are
+    customer-months."""
     import os
     import subprocess
     import sys
@@ -201,6 +202,7 @@ assert len(planned) == 7, planned  # contracts, and audit, savings and publish o
 assert pools == [2], pools  # no more workers than customer-months
 assert steps == [("workers", 2), ("inbox",)], steps  # started first, two processes
 print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "dagster"))
+print("duckdb modules:", sorted(m for m in sys.modules if m.split(".")[0] == "duckdb"))
 """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TEM_") or k == "TEM_TODAY"},
@@ -216,6 +218,7 @@ print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "d
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "dagster modules: []" in run.stdout
+    assert "duckdb modules: []" in run.stdout  # nor the query engine: the savings history is planned without it
 
 
 @pytest.mark.parametrize("collecting", [True, False])

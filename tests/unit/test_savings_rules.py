@@ -14,7 +14,8 @@ import polars as pl
 import pytest
 
 from reports.inputs.contracts import contract_frames
-from reports.rules.savings_rules import history_months, run_savings_rules
+from reports.rules.history import history_months
+from reports.rules.savings_rules import run_savings_rules
 from schemas.contract import Contract, CustomerSettings
 from schemas.values import QUANTITY
 
