@@ -360,6 +360,7 @@ def load_definitions() -> None:
     a worker's start-up, done while `tem` still looks at the inbox and the keys. Nothing is opened or written."""
     if "jobs" in _worker_state:
         return
+    import atexit
     import gc
 
     warnings.filterwarnings("ignore", category=UserWarning, module="dagster")
@@ -380,6 +381,9 @@ def load_definitions() -> None:
         )
     finally:
         gc.freeze()
+        # at exit the frozen objects go back to the collector, so that what they hold in a reference cycle (the
+        # instance's SQLite connections, which checkpoint their write-ahead log when closed) is finalized as before
+        atexit.register(gc.unfreeze)
         if collecting:
             gc.enable()
 
