@@ -206,13 +206,14 @@ def test_materialize_one_customer_month_from_the_ui(server, browser, screenshots
         dialog.get_by_text(re.compile(r"^Launch runs to materialize")).click()  # closes the customer list
         month = dialog.get_by_placeholder(re.compile(r"^ex: \d{4}-\d{2}"))
         one_partition = dialog.get_by_text("1 partition", exact=True)
-        # the dialog may re-render while it loads the partitions and drop what was typed (seen once in a clean
-        # clone: an empty month box and "0 partitions"), so type again until the selection shows
+        # the dialog may re-render while it loads the partitions and drop what was typed (seen in clean clones: an
+        # empty month box and "0 partitions", or the box emptied right after it was filled), so type again until
+        # the selection shows
         for attempt in range(1, 6):
             month.fill(MONTH)
-            expect(month).to_have_value(MONTH)
-            month.press("Enter")
             try:
+                expect(month).to_have_value(MONTH, timeout=6_000)
+                month.press("Enter")
                 expect(one_partition).to_be_visible(timeout=6_000)
                 break
             except AssertionError:

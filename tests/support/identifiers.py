@@ -48,9 +48,10 @@ def written_text(path: Path) -> str:
 
 def leaks(paths: list[Path], identifiers: set[str]) -> list[tuple[str, str]]:
     """(file, identifier) for every identifier found in a file's content or name, as a whole token: an employee
-    id '203697' inside a hex digest 'dd203697e9' is a coincidence, not a leak."""
+    id '203697' inside a hex digest 'dd203697e9' is a coincidence, not a leak, and so is one that is the fraction
+    of a decimal number (an event's timestamp `1796196065.203609`, or its time `07:21:05.203609`)."""
     pattern = re.compile(
-        "(?<![0-9A-Za-z])("
+        r"(?<![0-9A-Za-z])(?<![0-9]\.)("
         + "|".join(re.escape(i) for i in sorted(identifiers, key=len, reverse=True))
         + ")(?![0-9A-Za-z])"
     )
