@@ -19,8 +19,10 @@ from reports.rules.savings_rules import SAVINGS_SCHEMA, run_savings_rules
 from reports.rules.sessions import savings_session, unverifiable_lines
 from reports.warehouse.readiness import HistoryNotReady, history_status, not_reconciled_reason
 from schemas.outputs import SAVINGS_TYPES
+from schemas.tables import DEVICE_USAGE, ROSTER
 
 THREE_MONTH_HISTORY = trailing_months(HISTORY_MONTHS)
+READS = (ROSTER.name, DEVICE_USAGE.name)  # the month's ingested tables the savings read (never its invoices)
 SAVINGS_TABLE_SCHEMA = metadata.derived_schema(SAVINGS_SCHEMA)
 
 
@@ -36,7 +38,7 @@ SAVINGS_TABLE_SCHEMA = metadata.derived_schema(SAVINGS_SCHEMA)
 def savings(context: AssetExecutionContext, data_root: DataRootResource) -> MaterializeResult:
     customer_id, month = split_key(context.partition_key)
     warehouse = data_root.warehouse
-    if reason := not_reconciled_reason(warehouse, customer_id, month):
+    if reason := not_reconciled_reason(warehouse, customer_id, month, READS):
         return metadata.skipped(context, reason)
     try:
         has_history, history_note = history_status(data_root.root, warehouse, customer_id, month)

@@ -15,21 +15,29 @@ class HistoryNotReady(RuntimeError):
     """An earlier month's usage is in the inbox but cannot serve as history yet; the message says what to do."""
 
 
-def not_reconciled_reason(warehouse: Warehouse, customer_id: str, month: str) -> str | None:
-    """Why a customer-month has nothing to recommend or publish yet, or None when its ingest is in the warehouse.
+def not_reconciled_reason(
+    warehouse: Warehouse, customer_id: str, month: str, tables: tuple[str, ...] = tuple(DROP_FILES)
+) -> str | None:
+    """Why a customer-month has nothing to recommend or publish yet, or None when the ingested tables the caller
+    reads (`tables`: by default all three) are in the warehouse.
 
     Savings of month M depend on the usage of M-2..M (a partition mapping), so a backfill of the months
     with drops also targets savings and reports of the one or two months after the last drop. Those
     partitions have no inbox drop, or were not ingested in that backfill: they record why and write nothing,
     rather than failing the backfill or publishing an empty report.
+
+    The savings ask for the roster and the usage only: `tem run` ingests the invoices in the month's audit run,
+    which the savings do not wait for (they never read an invoice), so asking for every table would race with it.
     """
-    if all(warehouse.exists(customer_id, month, table) for table in DROP_FILES):
+    if all(warehouse.exists(customer_id, month, table) for table in tables):
         return None
     if not warehouse.data_root.drop_dir(customer_id, month).is_dir():
         return f"nothing to reconcile: the inbox has no drop for {customer_id} {month}; nothing was published"
+    names = [table for table in DROP_FILES if table in tables]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
     return (
-        f"{customer_id} {month} has not been ingested yet: materialize its roster, invoice_charges and "
-        "device_usage first (tem run or the reconcile_customer_month job does); nothing was published"
+        f"{customer_id} {month} has not been ingested yet: materialize its {listed} first (tem run or the "
+        "reconcile_customer_month job does); nothing was published"
     )
 
 
