@@ -23,8 +23,6 @@ CONTRACTS_SELECTION = AssetSelection.assets("customer_contracts")
 DEADLINE_CHECK = AssetSelection.checks(AssetCheckKey(AssetKey("delivery"), "delivered_by_the_5th"))
 MONTH_SELECTION = AssetSelection.all() - CONTRACTS_SELECTION - DEADLINE_CHECK
 SAVINGS_SELECTION = AssetSelection.assets("savings")
-# what the savings read of their own month: the roster and each line's month of usage (with the usage they sum)
-USAGE_SELECTION = AssetSelection.assets("roster", "device_usage", "line_month_usage")
 # what reads the savings: savings.csv, the report, the delivery
 AFTER_SAVINGS = SAVINGS_SELECTION.downstream() - SAVINGS_SELECTION - DEADLINE_CHECK
 
@@ -47,21 +45,12 @@ RUN_STAGES = (
         CONTRACTS_SELECTION,
         "Load and validate one customer's settings and carrier contracts.",
     ),
-    # the usage is a stage of its own so that a month's savings need not wait for its invoices and findings: with
-    # two workers, the last month's savings run beside its audit instead of after it
-    RunStage(
-        "usage",
-        "ingest_roster_and_usage",
-        USAGE_SELECTION,
-        "Ingest one customer-month's roster and device usage (with their checks) and sum each line's usage for "
-        "the month.",
-    ),
     RunStage(
         "audit",
         "audit_customer_month",
-        MONTH_SELECTION - USAGE_SELECTION - SAVINGS_SELECTION - AFTER_SAVINGS,
-        "Ingest one customer-month's invoices (with their checks), audit them against the contracts, the roster "
-        "and the usage, and publish findings.csv and quarantine.csv.",
+        MONTH_SELECTION - SAVINGS_SELECTION - AFTER_SAVINGS,
+        "Ingest one customer-month (roster, invoices, usage, with their checks), audit it and publish its "
+        "findings.csv and quarantine.csv.",
     ),
     RunStage(
         "savings",

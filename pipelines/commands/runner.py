@@ -1,18 +1,16 @@
 """How `tem run` executes its work: Dagster runs, several at a time, in worker processes.
 
 The runs are those of the stages of pipelines/jobs.py (RUN_STAGES): a customer's contracts are one run of
-`load_customer_contracts`; a customer-month is a run of `ingest_roster_and_usage`, one of `audit_customer_month`, one
-of `recommend_savings` and one of `publish_customer_month`, each tagged `tem/stage=<stage>`. Which run waits for which
-is not written here: it is derived from the asset graph (`derive_plan`): a run waits for the runs that materialize,
-for the partitions its partition mapping names, every parent of its assets that another run holds. With today's
-stages and graph:
+`load_customer_contracts`; a customer-month is a run of `audit_customer_month`, one of `recommend_savings` and one of
+`publish_customer_month`, each tagged `tem/stage=<stage>`. Which run waits for which is not written here: it is
+derived from the asset graph (`derive_plan`): a run waits for the runs that materialize, for the partitions its
+partition mapping names, every parent of its assets that another run holds. With today's stages and graph:
 
-- a month's usage run waits for its customer's contracts;
-- its audit waits for the contracts and its own usage run (the findings read the roster and each line's usage);
-- its savings wait for the contracts, its own usage run and those of the two months before (their usage is the
-  history; the savings asset's three-month partition mapping), not for any audit;
-- its publish run waits for its own usage run, audit and savings, and for the audits and savings of the 11 months
-  before that are planned too (the report's 12-month trend reads their charges, findings and savings).
+- a month's audit waits for its customer's contracts;
+- its savings wait for the contracts, its own audit and the audits of the two months before (their usage is the
+  history; the savings asset's three-month partition mapping);
+- its publish run waits for its savings and audit, and for the audits and savings of the 11 months before that are
+  planned too (the report's 12-month trend reads their charges, findings and savings).
 
 The hand-written plan this replaces also made a month's savings wait for the savings of the month before. The graph
 has no such edge (savings read usage, not earlier savings): that wait only served to have every earlier month's
@@ -180,18 +178,17 @@ def plan_runs(plan: dict[str, list[str]], tags: dict[str, str] | None = None) ->
     return derive_plan(_worker_state["graph"], _worker_state["stages"], plan, tags)
 
 
-# Rough relative cost of a run of each stage (usage and audit read and check every input row, the usage being most of
-# them; savings is one DuckDB query; publish writes the workbook), to start first the runs with the longest chain of
-# work still behind them. The asset graph says what waits for what, not what each costs; a stage not named here (a
-# new grouping) counts 1.
-STAGE_WEIGHT = {"contracts": 1, "usage": 6, "audit": 4, "savings": 1, "publish": 4}
+# Rough relative cost of a run of each stage (an audit reads and checks every input row; savings is one DuckDB query;
+# publish writes the workbook), to start first the runs with the longest chain of work still behind them. The asset
+# graph says what waits for what, not what each costs; a stage not named here (a new grouping) counts 1.
+STAGE_WEIGHT = {"contracts": 1, "audit": 10, "savings": 1, "publish": 4}
 
 
 def chain_lengths(plan: Plan) -> dict[StageRun, int]:
     """Each run's weight plus that of the heaviest chain of runs waiting on it, directly or not.
 
     Started in that order (highest first), the work that holds up the most other work goes first: with two
-    workers, the third month's usage starts before the first month's audit, savings and report, rather than after."""
+    workers, the third month's audit starts before the first month's savings and report, rather than after."""
     from graphlib import TopologicalSorter
 
     waiting_on: dict[StageRun, list[StageRun]] = {run: [] for run in plan.waits}

@@ -18,10 +18,6 @@ def contracts(customer: str) -> StageRun:
     return StageRun(customer, "", "contracts")
 
 
-def usage(customer: str, month: str) -> StageRun:
-    return StageRun(customer, month, "usage")
-
-
 def audit(customer: str, month: str) -> StageRun:
     return StageRun(customer, month, "audit")
 
@@ -39,44 +35,35 @@ def plan_for(months: dict[str, list[str]], stages=STAGES) -> Plan:
 
 
 def test_the_derived_plan_has_exactly_the_waits_the_assets_read():
-    """acme 2026-07..09 and globex 2026-09. Usage runs wait for the contracts (every ingest asset reads them);
-    audits for the contracts and their month's usage run (the findings read the roster and line_month_usage);
-    savings for the contracts and the planned usage runs of M-2..M (the roster, and line_month_usage through the
-    three-month mapping), never for an audit; a publish run for its month's usage run, audit and savings, and for
-    the planned audits and savings of the 11 months before (the report's 12-month trend of charges, findings and
-    savings).
-    Customers never wait for each other, and nothing waits for a month that is not planned."""
+    """acme 2026-07..09 and globex 2026-09. Audits wait for the contracts (every ingest asset reads them); savings
+    for the contracts, their month's audit (roster) and the planned audits of M-2..M (line_month_usage through the
+    three-month mapping); a publish run for its month's audit and savings, and for the planned audits and savings of
+    the 11 months before (the report's 12-month trend of charges, findings and savings). Customers never wait for
+    each other, and nothing waits for a month that is not planned."""
     plan = plan_for({"acme": ["2026-07", "2026-08", "2026-09"], "globex": ["2026-09"]})
     jul, aug, sep = "2026-07", "2026-08", "2026-09"
     acme = contracts("acme")
-
-    def trend(*months: str) -> set[StageRun]:  # the audits (charges, findings) and savings of the Trend's months
-        return {run("acme", month) for month in months for run in (audit, savings)}
-
     assert plan.waits == {
         acme: set(),
-        usage("acme", jul): {acme},
-        usage("acme", aug): {acme},
-        usage("acme", sep): {acme},
-        audit("acme", jul): {acme, usage("acme", jul)},
-        audit("acme", aug): {acme, usage("acme", aug)},
-        audit("acme", sep): {acme, usage("acme", sep)},
-        savings("acme", jul): {acme, usage("acme", jul)},
-        savings("acme", aug): {acme, usage("acme", jul), usage("acme", aug)},
-        savings("acme", sep): {acme, usage("acme", jul), usage("acme", aug), usage("acme", sep)},
-        publish("acme", jul): {usage("acme", jul)} | trend(jul),
-        publish("acme", aug): {usage("acme", aug)} | trend(jul, aug),
-        publish("acme", sep): {usage("acme", sep)} | trend(jul, aug, sep),
+        audit("acme", jul): {acme},
+        audit("acme", aug): {acme},
+        audit("acme", sep): {acme},
+        savings("acme", jul): {acme, audit("acme", jul)},
+        savings("acme", aug): {acme, audit("acme", jul), audit("acme", aug)},
+        savings("acme", sep): {acme, audit("acme", jul), audit("acme", aug), audit("acme", sep)},
+        publish("acme", jul): {audit("acme", jul), savings("acme", jul)},
+        publish("acme", aug): {audit("acme", jul), audit("acme", aug), savings("acme", jul), savings("acme", aug)},
+        publish("acme", sep): {audit("acme", m) for m in (jul, aug, sep)}
+        | {savings("acme", m) for m in (jul, aug, sep)},
         contracts("globex"): set(),
-        usage("globex", sep): {contracts("globex")},
-        audit("globex", sep): {contracts("globex"), usage("globex", sep)},
-        savings("globex", sep): {contracts("globex"), usage("globex", sep)},
-        publish("globex", sep): {usage("globex", sep), audit("globex", sep), savings("globex", sep)},
+        audit("globex", sep): {contracts("globex")},
+        savings("globex", sep): {contracts("globex"), audit("globex", sep)},
+        publish("globex", sep): {audit("globex", sep), savings("globex", sep)},
     }
     assert plan.refused == {}
     # what must have succeeded: its own customer-month's runs and the customer's contracts, never another month's
-    assert plan.requires(savings("acme", sep)) == [acme, usage("acme", sep)]
-    assert plan.requires(publish("acme", sep)) == [usage("acme", sep), audit("acme", sep), savings("acme", sep)]
+    assert plan.requires(savings("acme", sep)) == [acme, audit("acme", sep)]
+    assert plan.requires(publish("acme", sep)) == [audit("acme", sep), savings("acme", sep)]
 
 
 def test_the_savings_history_is_the_partition_mapping_of_the_savings_asset():
@@ -107,10 +94,9 @@ def test_the_stages_are_jobs_that_cover_every_asset_once():
 
 
 def test_the_planner_plans_any_grouping_of_the_assets():
-    """Usage and audit merged into one run per customer-month, and savings and publish into another: that run waits
-    for the planned audits of its history and for the merged runs of the months before (the trend reads their
-    savings)."""
-    audit_keys = dict(STAGES)["usage"] | dict(STAGES)["audit"]
+    """Savings and publish merged into one run per customer-month: that run waits for the planned audits of its
+    history and for the merged runs of the months before (the trend reads their savings)."""
+    audit_keys = dict(STAGES)["audit"]
     merged = [
         ("contracts", dict(STAGES)["contracts"]),
         ("audit", audit_keys),
@@ -139,41 +125,26 @@ def test_the_planner_plans_any_grouping_of_the_assets():
 
 def test_a_month_outside_the_partitions_is_refused_without_running():
     plan = plan_for({"acme": ["2026-09", "2099-01"]})
-    assert set(plan.refused) == {
-        StageRun("acme", "2099-01", stage) for stage in ("usage", "audit", "savings", "publish")
-    }
+    assert set(plan.refused) == {StageRun("acme", "2099-01", stage) for stage in ("audit", "savings", "publish")}
     assert all(problem.startswith("month 2099-01 is outside the partitions") for problem in plan.refused.values())
-    assert plan.waits[publish("acme", "2026-09")] == {
-        usage("acme", "2026-09"),
-        audit("acme", "2026-09"),
-        savings("acme", "2026-09"),
-    }
+    assert plan.waits[publish("acme", "2026-09")] == {audit("acme", "2026-09"), savings("acme", "2026-09")}
 
 
-@pytest.mark.parametrize(
-    "failing, skipped",
-    [
-        (usage("acme", "2026-08"), [audit("acme", "2026-08"), savings("acme", "2026-08"), publish("acme", "2026-08")]),
-        (audit("acme", "2026-08"), [publish("acme", "2026-08")]),  # the savings do not read the invoices
-    ],
-)
-def test_a_failed_run_skips_only_the_runs_of_its_own_month_that_read_it(monkeypatch, failing, skipped):
+def test_a_failed_audit_skips_only_the_rest_of_its_own_month(monkeypatch):
     executed = []
 
     def fake_run(run):
         executed.append(run)
-        return StageResult(ok=run != failing, run_id=f"run-{len(executed)}")
+        return StageResult(ok=run != audit("acme", "2026-08"), run_id=f"run-{len(executed)}")
 
     monkeypatch.setattr(runner, "run_stage", fake_run)
     finished = []
     plan = plan_for({"acme": ["2026-07", "2026-08", "2026-09"]})
     results = run_stages(plan, lambda run, result: finished.append(run))
 
-    assert [run for run in plan.waits if run not in executed] == skipped
-    for run in skipped:
-        assert not results[run].ok and results[run].skipped
-        assert results[run].problems == [f"not run: its {failing.stage} run failed"]
-    assert [run for run in results if not results[run].ok] == [failing, *skipped]
+    for run in (savings("acme", "2026-08"), publish("acme", "2026-08")):
+        assert run not in executed and not results[run].ok and results[run].skipped
+    assert results[savings("acme", "2026-08")].problems == ["not run: its audit run failed"]
     assert results[publish("acme", "2026-09")].ok  # the next month still runs (its savings say what is missing)
     assert sorted(finished, key=plan.order) == sorted(plan.waits, key=plan.order)
     for run in executed:  # every run after everything it waits for
@@ -189,8 +160,8 @@ def test_a_failed_contract_skips_every_month_of_its_customer_only(monkeypatch):
 
 
 def test_with_two_workers_the_longest_chain_of_work_starts_first(monkeypatch):
-    """The third month's usage holds up that month's audit, savings and report; it starts before the first month's
-    audit, savings and report."""
+    """The third month's audit holds up that month's savings and report; it starts before the first month's savings
+    and report."""
     from concurrent.futures import ThreadPoolExecutor
 
     started = []
@@ -202,7 +173,7 @@ def test_with_two_workers_the_longest_chain_of_work_starts_first(monkeypatch):
     assert all(result.ok for result in results.values()) and sorted(started, key=plan.order) == sorted(
         plan.waits, key=plan.order
     )
-    assert started[:4] == [contracts("acme"), *(usage("acme", month) for month in ("2026-07", "2026-08", "2026-09"))]
+    assert started[:4] == [contracts("acme"), *(audit("acme", month) for month in ("2026-07", "2026-08", "2026-09"))]
     for run in started:
         assert all(started.index(before) < started.index(run) for before in plan.waits[run]), run
 
@@ -227,7 +198,7 @@ real_pool, real_select = runner.worker_pool, cli.select_partitions_from_inbox
 runner.worker_pool = lambda workers: steps.append(("workers", workers)) or real_pool(workers)
 cli.select_partitions_from_inbox = lambda *a: steps.append(("inbox",)) or real_select(*a)
 assert cli.main(["run", "--data-root", {str(tmp_path / "root")!r}, "--workers", "8"]) == 0
-assert len(planned) == 9, planned  # contracts, and usage, audit, savings and publish of two months
+assert len(planned) == 7, planned  # contracts, and audit, savings and publish of two months
 assert pools == [2], pools  # no more workers than customer-months
 assert steps == [("workers", 2), ("inbox",)], steps  # started first, two processes
 print("dagster modules:", sorted(m for m in sys.modules if m.split(".")[0] == "dagster"))

@@ -24,7 +24,7 @@ from tests.support.commands import REPOSITORY, instance_at, tem
 MASTER_KEY = "3e" * 32
 SAMPLE = REPOSITORY / "data"
 RUN_LINE = re.compile(
-    r"^\[ ?\d+/51\] (?P<scope>[a-z0-9-]+(?: \d{4}-\d{2})?) +(?P<stage>contracts|usage|audit|savings|publish) +"
+    r"^\[ ?\d+/39\] (?P<scope>[a-z0-9-]+(?: \d{4}-\d{2})?) +(?P<stage>contracts|audit|savings|publish) +"
     r"(?P<status>ok|FAILED|not run)(?: \d+\.\d+s)?$"
 )
 NOISE = ("Traceback", "dagster - ", "Not executing", "Dependencies for step", "DagsterExecution", "Failure:", "Error:")
@@ -63,22 +63,22 @@ def test_a_run_prints_a_plan_line_one_line_per_run_and_a_summary(sample_run):
     root, home, run = sample_run
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     lines = run.stdout.splitlines()
-    assert lines[0] == "Plan: 3 customer(s), 12 customer-month(s) (2026-06 to 2026-09), 51 runs, 2 at a time"
-    runs = [RUN_LINE.match(line) for line in lines[1:52]]
-    assert all(runs), lines[1:52]
-    assert [int(line[1:3]) for line in lines[1:52]] == list(range(1, 52))
+    assert lines[0] == "Plan: 3 customer(s), 12 customer-month(s) (2026-06 to 2026-09), 39 runs, 2 at a time"
+    runs = [RUN_LINE.match(line) for line in lines[1:40]]
+    assert all(runs), lines[1:40]
+    assert [int(line[1:3]) for line in lines[1:40]] == list(range(1, 40))
     assert {(m["scope"], m["stage"]) for m in runs} == {
         (c, "contracts") for c in ("globex", "initech-uk", "umbrella-de")
     } | {
         (f"{c} 2026-0{m}", stage)
         for c in ("globex", "initech-uk", "umbrella-de")
         for m in (6, 7, 8, 9)
-        for stage in ("usage", "audit", "savings", "publish")
+        for stage in ("audit", "savings", "publish")
     }
     assert {m["status"] for m in runs} == {"ok"}
-    summary = lines[52:]
+    summary = lines[40:]
     assert summary[0] == "" and re.fullmatch(
-        r"Finished 51 runs in \d+(\.\d|m \d\ds)s?: 12 customer-month\(s\) published, "
+        r"Finished 39 runs in \d+(\.\d|m \d\ds)s?: 12 customer-month\(s\) published, "
         r"0 failed\.",
         summary[1],
     ), summary[:2]
@@ -104,7 +104,6 @@ def test_every_run_is_a_stage_job_tagged_with_its_stage(sample_run):
         runs = instance.get_runs()
     assert Counter((r.job_name, r.tags.get("tem/stage")) for r in runs) == {
         ("load_customer_contracts", "contracts"): 3,
-        ("ingest_roster_and_usage", "usage"): 12,
         ("audit_customer_month", "audit"): 12,
         ("recommend_savings", "savings"): 12,
         ("publish_customer_month", "publish"): 12,
@@ -139,12 +138,12 @@ def test_three_broken_files_are_one_line_each(tmp_path):
     assert not any(noise in run.stdout + run.stderr for noise in NOISE)
     lines = run.stdout.splitlines()
     assert lines[0].startswith("Plan: 3 customer(s), 12 customer-month(s)") and all(
-        RUN_LINE.match(line) for line in lines[1:52]
+        RUN_LINE.match(line) for line in lines[1:40]
     )
-    assert "Finished 51 runs in" in lines[53] and "5 customer-month(s) published, 7 failed." in lines[53]
-    # umbrella-de's 16; globex 07's publish (its savings do not read the broken invoice); initech 08's audit,
-    # savings and publish (its usage file is broken); initech 09's publish (its savings found no 2026-08 history)
-    assert sum(1 for line in lines[1:52] if line.endswith("not run")) == 16 + 1 + 3 + 1
+    assert "Finished 39 runs in" in lines[41] and "5 customer-month(s) published, 7 failed." in lines[41]
+    assert (
+        sum(1 for line in lines[1:40] if line.endswith("not run")) == 12 + 2 + 2 + 1
+    )  # umbrella-de; globex 07; initech 08, 09
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "file", "neither"])

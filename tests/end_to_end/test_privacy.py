@@ -359,7 +359,6 @@ def test_dry_run_changes_nothing_then_erasure_removes_the_subject_everywhere(fre
     # what an analyst sees in Dagster: the rebuild's runs, tagged with the request reference (never the person)
     assert erasure_runs(home, "DSR-2026-0043") == {
         "load_customer_contracts": 1,
-        "ingest_roster_and_usage": 3,
         "audit_customer_month": 3,
         "recommend_savings": 3,
         "publish_customer_month": 3,

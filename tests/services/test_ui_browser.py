@@ -182,10 +182,8 @@ def test_asset_graph_and_customer_month_partitions(server, browser, screenshots)
         page.get_by_text(CUSTOMER, exact=True).first.click()
         page.get_by_text(MONTH, exact=True).first.click()
         expect(page.get_by_text(PARTITION).first).to_be_visible()  # the selected partition's details:
-        # materialized by tem run: its usage run (ingest_roster_and_usage), or the whole job before tem run split it
-        expect(
-            page.get_by_text(re.compile(r"^(ingest_roster_and_usage|reconcile_customer_month)$")).first
-        ).to_be_visible()
+        # materialized by tem run: its audit run (audit_customer_month), or the whole job before tem run split it
+        expect(page.get_by_text(re.compile(r"^(audit|reconcile)_customer_month$")).first).to_be_visible()
         page.screenshot(path=str(screenshots / "roster-partitions.png"))
 
 
