@@ -26,8 +26,9 @@ def not_reconciled_reason(
     partitions have no inbox drop, or were not ingested in that backfill: they record why and write nothing,
     rather than failing the backfill or publishing an empty report.
 
-    The savings ask for the roster and the usage only: `tem run` ingests the invoices in the month's audit run,
-    which the savings do not wait for (they never read an invoice), so asking for every table would race with it.
+    The savings ask for the roster and the usage only, the tables they read: the asset graph does not make them
+    wait for the invoices, so a grouping of the assets into runs (pipelines/jobs.py RUN_STAGES) may ingest those
+    later or beside them, and asking for every table would race with it.
     """
     if all(warehouse.exists(customer_id, month, table) for table in tables):
         return None

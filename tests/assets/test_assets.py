@@ -286,9 +286,10 @@ def test_months_after_the_last_drop_publish_nothing_and_say_why(data_root):
 
 
 def test_savings_need_the_roster_and_usage_of_their_month_not_its_invoices(data_root):
-    """`tem run` ingests the roster and usage in one run and the invoices in the audit run, which the savings do not
-    wait for: savings computed before the invoices are in the warehouse are the savings (a 200,000-line benchmark
-    once published nothing for a month whose savings had found no invoices yet and written nothing)."""
+    """The savings do not wait for the invoices in the asset graph, so a grouping of the assets into runs may ingest
+    them later: savings computed before the invoices are in the warehouse are the savings. (A trial grouping with
+    the roster and usage in a run of their own failed a 200,000-line benchmark: a month's savings, run before its
+    invoices were ingested, wrote nothing, and its report then had no savings to publish.)"""
     usage_run = [ingest.roster, ingest.device_usage, audit.line_month_usage]
     assert run_month(data_root, assets=usage_run, checks=[]).success
     assert not (data_root / "warehouse" / "acme" / "2026-06" / "invoice_charges.parquet").exists()
