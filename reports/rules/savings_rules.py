@@ -66,9 +66,10 @@ SELECT msisdn,
        sum(voice) AS voice_3m, sum(sms) AS sms_3m, sum(data) AS data_3m,
        sum(voice + sms + data + roaming_voice + roaming_data) AS all_usage_3m,
        sum(roaming_voice + roaming_data) AS roaming_3m,
-       string_agg(qty(voice), ' / ' ORDER BY month_index) AS voice_by_month,
-       string_agg(qty(sms), ' / ' ORDER BY month_index) AS sms_by_month,
-       string_agg(qty(data), ' / ' ORDER BY month_index) AS data_by_month
+       -- a line has exactly one row per month_index here (one roster row per line, one usage total per line and
+       -- month): the months' data are picked, not sorted and joined per line (string_agg ORDER BY took twice as long)
+       qty(any_value(data) FILTER (month_index = 1)) || ' / ' || qty(any_value(data) FILTER (month_index = 2)) || ' / '
+       || qty(any_value(data) FILTER (month_index = 3)) AS data_by_month
 FROM line_history GROUP BY msisdn;
 """
 
